@@ -1,0 +1,31 @@
+# rbee fleet. `make help` lists the targets.
+GO      ?= go
+VERSION ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/rbee-fleet/rbee/shared/version.Version=$(VERSION)
+
+.PHONY: help build test demo bench fmt-check vet deps
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build queen and hive-agent into bin/
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./queen ./hive-agent
+
+test: fmt-check vet ## gofmt check, go vet, and every test with the race detector
+	$(GO) test -race -timeout 20m ./...
+
+fmt-check: ## fail when a Go file is not gofmt-clean
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; echo "run: gofmt -w $$out"; exit 1; fi
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+demo: build ## run the local demo fleet (see README)
+	bash scripts/demo.sh
+
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+deps: ## install what the tests and the demo need (as root), or say what is missing
+	bash scripts/install-deps.sh

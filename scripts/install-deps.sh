@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what rbee's tests and demo need when it is missing: sshd and ssh
+# (openssh-server, openssh-client), git, ip (iproute2) and useradd (passwd).
+# As root it uses apt-get; as another user it prints the command to run and
+# exits non-zero only if something needed is missing. Quiet when all is there.
+set -euo pipefail
+
+declare -A need=(
+  [/usr/sbin/sshd]=openssh-server
+  [ssh]=openssh-client
+  [git]=git
+  [ip]=iproute2
+  [useradd]=passwd
+)
+
+missing=()
+for bin in "${!need[@]}"; do
+  if [[ $bin == /* ]]; then [[ -x $bin ]] && continue
+  else command -v "$bin" >/dev/null 2>&1 && continue
+  fi
+  missing+=("${need[$bin]}")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "install-deps: Go is missing too: install Go 1.26 and put it on PATH" >&2
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Installing openssh-server would start a system sshd: tell package scripts
+# not to start services, and undo that afterwards if we did it.
+made_policy=0
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  made_policy=1
+fi
+trap '[[ $made_policy -eq 1 ]] && rm -f /usr/sbin/policy-rc.d' EXIT
+echo "install-deps: installing ${missing[*]}"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,35 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// New starts a fleet for a test and registers its Close with t.Cleanup. When
+// a prerequisite is missing (sshd, root for netns mode, …) the test is
+// skipped with one line naming it and the fix. When the test failed, the
+// logs of every sshd and of the git daemon are printed before cleanup.
+func New(t testing.TB, opts Options) *Fleet {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	f, err := Start(ctx, opts)
+	var missing *MissingError
+	if errors.As(err, &missing) {
+		t.Skipf("skipping: %v", missing)
+	}
+	if err != nil {
+		t.Fatalf("start test fleet: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("test fleet %s logs:\n%s", f.ID, f.Logs())
+		}
+		if err := f.Close(); err != nil {
+			t.Errorf("close test fleet %s: %v", f.ID, err)
+		}
+	})
+	return f
+}
