@@ -19,6 +19,11 @@ type Process struct {
 	Pid   int    `json:"pid"`
 	Match string `json:"match"`
 	Log   string `json:"log"`
+
+	// exited is closed when a process this program started has exited; it
+	// is nil for a process loaded from saved state. It is exact where /proc
+	// is not: while a process execs, its cmdline can read empty.
+	exited chan struct{}
 }
 
 // startDaemon starts argv detached from the caller's session, with stdin from
@@ -37,14 +42,29 @@ func startDaemon(argv []string, logPath, match string) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	go cmd.Wait() //nolint:errcheck // reaps the child; exits are observed through /proc
-	return &Process{Pid: cmd.Process.Pid, Match: match, Log: logPath}, nil
+	p := &Process{Pid: cmd.Process.Pid, Match: match, Log: logPath, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait() // reaps the child; its log tells why it exited
+		close(p.exited)
+	}()
+	return p, nil
 }
 
 // Alive reports whether the process still runs the command line it was
 // started with. A zombie counts as gone.
 func (p *Process) Alive() bool {
-	if p == nil || !running(p.Pid) {
+	if p == nil {
+		return false
+	}
+	if p.exited != nil {
+		select {
+		case <-p.exited:
+			return false
+		default:
+			return true
+		}
+	}
+	if !running(p.Pid) {
 		return false
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/cmdline")
