@@ -1,0 +1,14 @@
+// Package hiveregistry is the queen's persistent registry of hives: one row
+// per node in a SQLite file (~/.rbee/beehives.db by default) holding how to
+// reach the node over SSH, where the agent is installed, the pinned host key,
+// the node's status and the hash of its hive token.
+//
+// The file is created with mode 0600 in a 0700 directory and runs in WAL
+// mode with a busy timeout, so concurrent callers in one process (and a
+// second process) wait instead of failing. The schema is kept as data: an
+// ordered list of migrations applied by sqlitemigration before any
+// connection is handed out, so changing it means appending a string.
+//
+// Rows are [api.Node] values from shared/api, the one description of a node;
+// the hive token hash lives only here and never appears in an api.Node.
+package hiveregistry

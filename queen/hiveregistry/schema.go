@@ -1,0 +1,41 @@
+package hiveregistry
+
+import "zombiezen.com/go/sqlite/sqlitemigration"
+
+// appID marks the file as an rbee hive registry ("rbee" in ASCII), so Open
+// refuses a SQLite file that belongs to something else.
+const appID int32 = 0x72626565
+
+// migrations is the schema, oldest first. Each entry runs once, in its own
+// transaction. Never edit or reorder an entry that has shipped: append a new
+// one instead.
+//
+// The status CHECK lists api.Statuses(); a test keeps the two in step.
+var migrations = []string{
+	`CREATE TABLE hives (
+		node_name           TEXT    NOT NULL PRIMARY KEY CHECK (node_name <> ''),
+		ssh_host            TEXT    NOT NULL CHECK (ssh_host <> ''),
+		ssh_port            INTEGER NOT NULL DEFAULT 22 CHECK (ssh_port BETWEEN 1 AND 65535),
+		ssh_user            TEXT    NOT NULL DEFAULT '',
+		ssh_key_path        TEXT    NOT NULL DEFAULT '',
+		git_repo_url        TEXT    NOT NULL,
+		git_branch          TEXT    NOT NULL DEFAULT 'main',
+		install_path        TEXT    NOT NULL,
+		agent_port          INTEGER NOT NULL DEFAULT 7835 CHECK (agent_port BETWEEN 1 AND 65535),
+		status              TEXT    NOT NULL CHECK (status IN ('reachable', 'unreachable', 'installing',
+		                        'installed', 'install_failed', 'online', 'offline', 'stopped')),
+		host_key            TEXT    NOT NULL DEFAULT '',
+		last_connected_unix INTEGER,
+		installed_commit    TEXT    NOT NULL DEFAULT '',
+		agent_url           TEXT    NOT NULL DEFAULT '',
+		agent_version       TEXT    NOT NULL DEFAULT '',
+		hive_token_hash     TEXT,
+		created_unix        INTEGER NOT NULL,
+		updated_unix        INTEGER NOT NULL
+	) STRICT;`,
+}
+
+// schema returns the migration schema of the registry file.
+func schema() sqlitemigration.Schema {
+	return sqlitemigration.Schema{AppID: appID, Migrations: migrations}
+}

@@ -1,0 +1,110 @@
+package hiveregistry
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rbee-fleet/rbee/shared/api"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+const (
+	updateSQL = `UPDATE hives SET ssh_host = :ssh_host, ssh_port = :ssh_port, ssh_user = :ssh_user,
+	ssh_key_path = :ssh_key_path, git_repo_url = :git_repo_url, git_branch = :git_branch,
+	install_path = :install_path, agent_port = :agent_port, status = :status, host_key = :host_key,
+	last_connected_unix = NULLIF(:last_connected_unix, 0), installed_commit = :installed_commit,
+	agent_url = :agent_url, agent_version = :agent_version, created_unix = :created_unix,
+	updated_unix = :updated_unix
+WHERE node_name = :node_name;`
+
+	setStatusSQL = `UPDATE hives SET status = :status,
+	last_connected_unix = COALESCE(:last_connected_unix, last_connected_unix), updated_unix = :updated_unix
+WHERE node_name = :node_name;`
+)
+
+const ruleRename = "cannot be changed; add the node under the new name and remove the old one"
+
+// Update reads the node called name, lets fn change it, validates the result
+// and writes it back, all in one IMMEDIATE transaction: concurrent updates
+// run one after the other and none is lost. If fn returns an error nothing
+// is written and Update returns that error, wrapped. fn must not rename the
+// node; CreatedUnix is kept, UpdatedUnix is set to now and
+// HostKeyFingerprint is derived from HostKey. An unknown name returns an
+// error wrapping ErrNotFound.
+func (r *Registry) Update(ctx context.Context, name string, fn func(*api.Node) error) (_ api.Node, err error) {
+	conn, err := r.pool.Take(ctx)
+	if err != nil {
+		return api.Node{}, fmt.Errorf("update hive %q: %w", name, err)
+	}
+	defer r.pool.Put(conn)
+	endTx, err := sqlitex.ImmediateTransaction(conn)
+	if err != nil {
+		return api.Node{}, fmt.Errorf("update hive %q: %w", name, err)
+	}
+	defer endTx(&err)
+	n, err := r.modify(conn, name, fn)
+	if err != nil {
+		return api.Node{}, fmt.Errorf("update hive %q: %w", name, err)
+	}
+	if err := sqlitex.Execute(conn, updateSQL, &sqlitex.ExecOptions{Named: nodeArgs(n)}); err != nil {
+		return api.Node{}, fmt.Errorf("update hive %q: %w", name, err)
+	}
+	return n, nil
+}
+
+// modify reads the row and applies fn to a copy, keeping what fn may not
+// change.
+func (r *Registry) modify(conn *sqlite.Conn, name string, fn func(*api.Node) error) (api.Node, error) {
+	cur, err := getNode(conn, name)
+	if err != nil {
+		return api.Node{}, err
+	}
+	next := cur
+	if err := fn(&next); err != nil {
+		return api.Node{}, err
+	}
+	if next.NodeName != cur.NodeName {
+		return api.Node{}, &api.FieldError{Field: "node_name", Value: next.NodeName, Rule: ruleRename}
+	}
+	next.CreatedUnix = cur.CreatedUnix
+	next.UpdatedUnix = r.now().Unix()
+	return checkedNode(next)
+}
+
+// SetStatus sets the status of the node called name and, when lastConnected
+// is not nil, the time SSH to it last succeeded. status must be one of
+// api.Statuses(). An unknown name returns an error wrapping ErrNotFound.
+func (r *Registry) SetStatus(ctx context.Context, name, status string, lastConnected *time.Time) error {
+	if err := api.ValidateStatus(status); err != nil {
+		return fmt.Errorf("set status of hive %q: %w", name, err)
+	}
+	var last any // nil keeps the stored value
+	if lastConnected != nil {
+		last = lastConnected.Unix()
+	}
+	return r.updateOne(ctx, "set status of hive", name, setStatusSQL, map[string]any{
+		":status":              status,
+		":last_connected_unix": last,
+	})
+}
+
+// updateOne runs an UPDATE of the row called name with args plus
+// :node_name and :updated_unix, and reports ErrNotFound when no row changed.
+func (r *Registry) updateOne(ctx context.Context, op, name, query string, args map[string]any) error {
+	conn, err := r.pool.Take(ctx)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", op, name, err)
+	}
+	defer r.pool.Put(conn)
+	args[":node_name"] = name
+	args[":updated_unix"] = r.now().Unix()
+	if err := sqlitex.Execute(conn, query, &sqlitex.ExecOptions{Named: args}); err != nil {
+		return fmt.Errorf("%s %q: %w", op, name, err)
+	}
+	if conn.Changes() == 0 {
+		return fmt.Errorf("%s: %w", op, notFoundError(name))
+	}
+	return nil
+}

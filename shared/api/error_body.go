@@ -1,0 +1,39 @@
+package api
+
+// Error codes used in [ErrorDetail.Code]. Clients branch on the code, never on
+// the message.
+const (
+	// CodeInvalidField is a request that failed validation (HTTP 400).
+	CodeInvalidField = "INVALID_FIELD"
+	// CodeInvalidJSON is a body that is not the JSON the route expects (HTTP 400).
+	CodeInvalidJSON = "INVALID_JSON"
+	// CodeUnauthorized is a missing, malformed or wrong bearer token (HTTP 401).
+	CodeUnauthorized = "UNAUTHORIZED"
+	// CodeNotFound is an unknown node or worker (HTTP 404).
+	CodeNotFound = "NOT_FOUND"
+	// CodeAlreadyExists is an add of a name that is already taken (HTTP 409).
+	CodeAlreadyExists = "ALREADY_EXISTS"
+	// CodeBodyTooLarge is a body over the 1 MiB limit (HTTP 413).
+	CodeBodyTooLarge = "BODY_TOO_LARGE"
+	// CodeInternal is a bug on the server side (HTTP 500).
+	CodeInternal = "INTERNAL"
+)
+
+// ErrorBody is the JSON body of every error response:
+//
+//	{"error":{"code":"UPPER_SNAKE","message":"…","hint":"…"}}
+type ErrorBody struct {
+	// Error is the one error of the response.
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong and what to do next. It never echoes a
+// secret or the raw request payload.
+type ErrorDetail struct {
+	// Code is a stable UPPER_SNAKE identifier, one of the Code constants.
+	Code string `json:"code"`
+	// Message is one lower-case line for humans naming what was wrong.
+	Message string `json:"message"`
+	// Hint is the next step: the command to run or the flag to change.
+	Hint string `json:"hint,omitempty"`
+}
