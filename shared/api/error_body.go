@@ -15,6 +15,17 @@ const (
 	CodeAlreadyExists = "ALREADY_EXISTS"
 	// CodeBodyTooLarge is a body over the 1 MiB limit (HTTP 413).
 	CodeBodyTooLarge = "BODY_TOO_LARGE"
+	// CodeSSHConnectFailed is a node the queen could not reach over SSH after
+	// its retries: timeout, refused, unreachable (HTTP 502).
+	CodeSSHConnectFailed = "SSH_CONNECT_FAILED"
+	// CodeSSHAuthFailed is a node that refused the key (HTTP 422).
+	CodeSSHAuthFailed = "SSH_AUTH_FAILED"
+	// CodeHostKeyMismatch is a node whose host key differs from the pinned or
+	// expected one (HTTP 409).
+	CodeHostKeyMismatch = "HOST_KEY_MISMATCH"
+	// CodeSSHCommandFailed is a node that connected but whose check command
+	// failed or answered wrongly (HTTP 502).
+	CodeSSHCommandFailed = "SSH_COMMAND_FAILED"
 	// CodeInternal is a bug on the server side (HTTP 500).
 	CodeInternal = "INTERNAL"
 )

@@ -28,6 +28,7 @@ PrintMotd no
 LogLevel VERBOSE
 ClientAliveInterval 5
 ClientAliveCountMax 3
+MaxStartups 200
 Subsystem sftp internal-sftp
 SetEnv {{.Env}}
 `))

@@ -45,3 +45,10 @@ func ParsePublicKey(line string) (ssh.PublicKey, error) {
 	}
 	return key, nil
 }
+
+// WriteClientKey writes a new ed25519 private key to path (0600) and its
+// public half to path+".pub"; no host of any fleet accepts it.
+func WriteClientKey(path string) error {
+	_, err := writeKeyPair(path, "rbee-testenv-stranger")
+	return err
+}

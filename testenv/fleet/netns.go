@@ -84,7 +84,10 @@ func (n *Network) createBridge(ctx context.Context) error {
 	if n.Subnet == "" {
 		return errors.New("no free /24 left in 10.213.0.0/16: remove stale fleets with `go run ./testenv down`")
 	}
-	if _, err := run(ctx, "ip", "link", "add", n.Bridge, "type", "bridge"); err != nil {
+	// A fixed MAC: otherwise the bridge takes its first port's MAC, and that
+	// change flushes every neighbour entry, the blackhole one included.
+	mac := fmt.Sprintf("02:72:62:%s:%s:01", n.Bridge[3:5], n.Bridge[5:7])
+	if _, err := run(ctx, "ip", "link", "add", n.Bridge, "address", mac, "type", "bridge"); err != nil {
 		n.Bridge = "" // not ours: do not delete it
 		return err
 	}

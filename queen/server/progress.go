@@ -1,0 +1,81 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rbee-fleet/rbee/shared/api"
+)
+
+// progress reports one long operation: as NDJSON events when the client
+// asked for them (Accept: application/x-ndjson), and always to the log. The
+// operation ends with exactly one call of succeed or fail.
+type progress struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	stream bool
+	node   string
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+func (s *Server) newProgress(w http.ResponseWriter, r *http.Request, node string) *progress {
+	return &progress{
+		w: w, rc: http.NewResponseController(w), node: node, log: s.log.With("node", node), now: s.cfg.Now,
+		stream: strings.Contains(r.Header.Get("Accept"), api.ContentTypeNDJSON),
+	}
+}
+
+// begin starts the stream; call it once the request is known to be valid,
+// so that 4xx answers for bad input keep their status code.
+func (p *progress) begin() {
+	if !p.stream {
+		return
+	}
+	p.w.Header().Set("Content-Type", api.ContentTypeNDJSON)
+	p.w.WriteHeader(http.StatusOK)
+}
+
+// event reports a step; attempt and attempts are 0 unless the step is retried.
+func (p *progress) event(level, phase, msg string, attempt, attempts int) {
+	p.log.Info(msg, "phase", phase, "level", level)
+	p.send(api.Event{TimeUnixMS: p.now().UnixMilli(), Level: level, Node: p.node, Phase: phase,
+		Message: msg, Attempt: attempt, Attempts: attempts})
+}
+
+func (p *progress) succeed(status int, msg string, result any) {
+	p.log.Info(msg)
+	if !p.stream {
+		writeJSON(p.w, status, result)
+		return
+	}
+	ev, err := api.ResultEvent(p.now().UnixMilli(), p.node, msg, result)
+	if err != nil {
+		ev = api.ErrorEvent(p.now().UnixMilli(), p.node, api.ErrorDetail{Code: api.CodeInternal, Message: err.Error()})
+	}
+	p.send(ev)
+}
+
+func (p *progress) fail(status int, d api.ErrorDetail) {
+	p.log.Warn(d.Message, "code", d.Code)
+	if !p.stream {
+		writeError(p.w, status, d)
+		return
+	}
+	p.send(api.ErrorEvent(p.now().UnixMilli(), p.node, d))
+}
+
+func (p *progress) send(ev api.Event) {
+	if !p.stream {
+		return
+	}
+	line, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	_, _ = p.w.Write(append(line, '\n'))
+	_ = p.rc.Flush()
+}

@@ -1,0 +1,113 @@
+// Package server is the queen daemon's HTTP API (DESIGN §3): the hive
+// registry routes, with the SSH validation of add-node and update-node and
+// the preflight check, behind a bearer token.
+package server
+
+import (
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rbee-fleet/rbee/provision"
+	"github.com/rbee-fleet/rbee/queen/hiveregistry"
+	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/shared/version"
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Registry *hiveregistry.Registry // required
+	Token    string                 // admin bearer token, required
+	Logger   *slog.Logger           // nil means slog.Default()
+	// Retry is the SSH connect retry policy; the zero value is DESIGN §4's.
+	Retry provision.RetryPolicy
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the queen's HTTP API.
+type Server struct {
+	cfg        Config
+	log        *slog.Logger
+	handshakes atomic.Int64 // SSH handshakes made, for /metrics
+
+	mu      sync.Mutex
+	pending map[string]bool // names with an add, update or remove in flight
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, pending: map[string]bool{}}
+}
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", s.health)
+	mux.Handle("GET /metrics", s.auth(http.HandlerFunc(s.metrics)))
+	mux.Handle("POST /v1/hives", s.auth(http.HandlerFunc(s.addNode)))
+	mux.Handle("GET /v1/hives", s.auth(http.HandlerFunc(s.listNodes)))
+	mux.Handle("GET /v1/hives/{name}", s.auth(http.HandlerFunc(s.getNode)))
+	mux.Handle("PATCH /v1/hives/{name}", s.auth(http.HandlerFunc(s.updateNode)))
+	mux.Handle("DELETE /v1/hives/{name}", s.auth(http.HandlerFunc(s.removeNode)))
+	mux.Handle("POST /v1/hives/{name}/preflight", s.auth(http.HandlerFunc(s.preflight)))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound,
+			Message: "no route " + r.Method + " " + r.URL.Path, Hint: "see DESIGN §3 for the API"})
+	})
+	return mux
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, api.Health{Status: api.HealthAlive, Version: version.String(), APIVersion: version.APIVersion})
+}
+
+func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	_, _ = w.Write([]byte("# HELP rbee_queen_ssh_handshakes_total SSH handshakes the queen made.\n" +
+		"# TYPE rbee_queen_ssh_handshakes_total counter\n" +
+		"rbee_queen_ssh_handshakes_total " + itoa(s.handshakes.Load()) + "\n"))
+}
+
+// auth lets a request through only with the admin bearer token.
+func (s *Server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeError(w, http.StatusUnauthorized, api.ErrorDetail{Code: api.CodeUnauthorized,
+				Message: "missing or wrong bearer token",
+				Hint:    "pass the queen's admin token (its data dir's admin.token) with --token or RBEE_TOKEN"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// reserve marks name busy so that concurrent adds of one name give exactly
+// one winner; it returns false when the name is already busy.
+func (s *Server) reserve(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[name] {
+		return false
+	}
+	s.pending[name] = true
+	return true
+}
+
+func (s *Server) release(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, name)
+}
