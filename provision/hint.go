@@ -46,7 +46,8 @@ func authHint(e *AuthError) string {
 			"its public key must be in ~%s/.ssh/authorized_keys on the node; try `%s`", e.Dest.User, try)
 	}
 	return fmt.Sprintf("check the key with `%s`; its public key (%s.pub) must be in ~%s/.ssh/authorized_keys "+
-		"on the node, and the key file must be private (`chmod 600 %s`)", try, e.KeyPath, e.Dest.User, Quote(e.KeyPath))
+		"on the node, and the key file must be private (`chmod 600 %s`); to use ssh-agent instead, omit the key "+
+		"and check what the agent holds with `ssh-add -l`", try, e.KeyPath, e.Dest.User, Quote(e.KeyPath))
 }
 
 func dialHint(e *DialError) string {

@@ -37,6 +37,7 @@ func (s *Server) addNode(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p := s.newProgress(w, r, req.Name)
+	p.node = "" // the node does not exist yet: progress lines read [queen] …
 	p.begin()
 	n := nodeOf(req)
 	t := targetOf(n, req.ConnectTimeoutMS)

@@ -17,7 +17,7 @@ type progress struct {
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	stream bool
-	node   string
+	node   string // what the events name as their node; "" shows as [queen]
 	log    *slog.Logger
 	now    func() time.Time
 }

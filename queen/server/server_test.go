@@ -263,7 +263,7 @@ func TestAddNodeAgainstRealSSHD(t *testing.T) {
 			t.Errorf("hint %q", last.Error.Hint)
 		}
 		if n := len(attemptEvents(events)); n != 0 {
-			t.Errorf("%d retries of a host key mismatch, want none", n)
+			t.Errorf("%d retries of a host key mismatch, want none: %+v", n, events)
 		}
 		if after := getNode(t, q, "gpu-1"); after.HostKey != before.HostKey {
 			t.Errorf("pinned key changed without a reset")

@@ -38,6 +38,9 @@ func (s *Server) connect(ctx context.Context, t sshTarget, p *progress) (*provis
 	p.event(api.LevelInfo, "connect", "🔌 Testing SSH connection to "+where, 0, 0)
 	policy := s.cfg.Retry
 	policy.OnAttempt = func(attempt, total int, err error, next time.Duration) {
+		if !provision.Retryable(err) {
+			return // not an attempt of a retry: the final error says it all
+		}
 		msg := fmt.Sprintf("⏳ Attempt %d/%d failed: %v", attempt, total, err)
 		if next > 0 {
 			msg += fmt.Sprintf(" (retrying in %v)", next.Round(time.Millisecond))

@@ -40,6 +40,9 @@
 //     fleet folder: they share a group made for the fleet, the cache folder is
 //     setgid to it, and sshd runs with umask 002 so the group can write what
 //     each member caches (Go's cache is safe across processes).
+//   - Sessions get SHLVL=1, so that Debian's bash does not source the login
+//     user's ~/.bashrc for every remote command (loopback hosts share the
+//     developer's, which may run slow things like `pyenv init`).
 //   - /run/sshd (sshd's privilege separation directory) is created when
 //     missing and never removed: several fleets may run at once and each
 //     sshd needs it for every connection.

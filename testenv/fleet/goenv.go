@@ -32,6 +32,11 @@ func goEnv(ctx context.Context, f *Fleet, source string) ([]string, error) {
 	env := []string{
 		"PATH=" + filepath.Join(goroot, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"GOTOOLCHAIN=local", "GOSUMDB=off", "GOFLAGS=-mod=mod",
+		// Debian's bash sources ~/.bashrc for commands run by sshd unless it
+		// is a nested shell; SHLVL=1 makes it one. A developer's .bashrc
+		// (pyenv init and the like) would otherwise cost every remote
+		// command half a second, and loopback hosts share that .bashrc.
+		"SHLVL=1",
 	}
 	if f.Mode == Loopback {
 		return append(env, "GOPROXY=file://"+download, "GOMODCACHE="+modcache, "GOCACHE="+gocache), nil

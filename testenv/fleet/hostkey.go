@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -25,19 +24,28 @@ func (f *Fleet) RotateHostKey(ctx context.Context, h *Host) error {
 	if err != nil {
 		return err
 	}
-	// SIGHUP makes sshd re-execute itself (same pid) and read its keys again.
-	if err := syscall.Kill(h.SSHD.Pid, syscall.SIGHUP); err != nil {
-		return fmt.Errorf("reload sshd of %s: %w", h.Name, err)
+	// A restart rather than SIGHUP: a reloading sshd briefly refuses
+	// connections after it already presents the new key.
+	if err := h.SSHD.Stop(5 * time.Second); err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	return Await(ctx, "sshd of "+h.Name+" to present its new host key", func() (bool, string, error) {
-		got, err := presentedHostKey(h.Address())
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		return bytes.Equal(got.Marshal(), want.Marshal()), "old key still presented", nil
-	})
+	p, err := startDaemon(h.SSHD.Argv, h.SSHD.Log, h.SSHD.Match)
+	if err != nil {
+		return fmt.Errorf("restart sshd of %s: %w", h.Name, err)
+	}
+	h.SSHD = p
+	if err := awaitListening(ctx, h.Address(), p, []byte("SSH-2.0")); err != nil {
+		return fmt.Errorf("restart sshd of %s: %w", h.Name, err)
+	}
+	got, err := presentedHostKey(h.Address())
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got.Marshal(), want.Marshal()) {
+		return fmt.Errorf("sshd of %s presents %s after the restart, want %s", h.Name,
+			ssh.FingerprintSHA256(got), ssh.FingerprintSHA256(want))
+	}
+	return nil
 }
 
 var errGotKey = errors.New("host key captured")

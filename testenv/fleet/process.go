@@ -16,9 +16,10 @@ import (
 // Process is a daemon started by the fleet, identified by its pid and by a
 // string its command line must contain (so a recycled pid is never signalled).
 type Process struct {
-	Pid   int    `json:"pid"`
-	Match string `json:"match"`
-	Log   string `json:"log"`
+	Pid   int      `json:"pid"`
+	Match string   `json:"match"`
+	Log   string   `json:"log"`
+	Argv  []string `json:"argv"`
 
 	// exited is closed when a process this program started has exited; it
 	// is nil for a process loaded from saved state. It is exact where /proc
@@ -42,7 +43,7 @@ func startDaemon(argv []string, logPath, match string) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	p := &Process{Pid: cmd.Process.Pid, Match: match, Log: logPath, exited: make(chan struct{})}
+	p := &Process{Pid: cmd.Process.Pid, Match: match, Log: logPath, Argv: argv, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait() // reaps the child; its log tells why it exited
 		close(p.exited)

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rbee-fleet/rbee/queen/hiveregistry"
+	"github.com/rbee-fleet/rbee/queen/server"
+	"github.com/rbee-fleet/rbee/shared/version"
+)
+
+type serveCmd struct {
+	Listen            string        `default:"127.0.0.1:7833" help:"Address to serve the API on."`
+	AdvertiseURL      string        `name:"advertise-url" help:"URL hive agents reach the queen at (default: derived from --listen)."`
+	HeartbeatInterval time.Duration `name:"heartbeat-interval" default:"5s" help:"Heartbeat interval the queen asks agents for."`
+	StaleAfter        time.Duration `name:"stale-after" default:"30s" help:"Silence after which a hive is offline."`
+}
+
+// tokenFile and dbFile are the names of the queen's files in its data dir.
+const (
+	tokenFile = "admin.token"
+	dbFile    = "beehives.db"
+)
+
+func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := os.MkdirAll(g.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir %s: %w", g.DataDir, err)
+	}
+	token, err := ensureToken(filepath.Join(g.DataDir, tokenFile))
+	if err != nil {
+		return err
+	}
+	reg, err := hiveregistry.Open(ctx, filepath.Join(g.DataDir, dbFile))
+	if err != nil {
+		return fmt.Errorf("open hive registry: %w", err)
+	}
+	defer reg.Close()
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w; is another queen running? pick another address with --listen", s.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           server.New(server.Config{Registry: reg, Token: token, Logger: log}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	log.Info("queen serving", "version", version.String(), "listen", ln.Addr().String(), "data_dir", g.DataDir)
+	fmt.Fprintf(os.Stderr, "queen listening on http://%s (data dir %s)\n", ln.Addr(), g.DataDir)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("queen shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
+// ensureToken returns the admin token from path, creating the file (0600,
+// 32 random bytes in hex) on first start.
+func ensureToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		token := strings.TrimSpace(string(data))
+		if token == "" {
+			return "", fmt.Errorf("admin token file %s is empty: remove it and restart the queen to make a new one", path)
+		}
+		return token, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(b)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return ensureToken(path) // another queen made it first
+	}
+	if err != nil {
+		return "", fmt.Errorf("create admin token: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return token, f.Close()
+}
