@@ -102,8 +102,9 @@ func TestAddNodeRequestFromFlags(t *testing.T) {
 		want  api.AddNodeRequest
 	}{
 		{
+			// No port: the queen takes the Port of an ~/.ssh/config alias, else 22.
 			name: "defaults",
-			want: api.AddNodeRequest{Name: "gpu-1", SSHHost: "127.0.0.1", SSHPort: 22, GitRepoURL: "https://git.example.org/rbee.git",
+			want: api.AddNodeRequest{Name: "gpu-1", SSHHost: "127.0.0.1", SSHPort: 0, GitRepoURL: "https://git.example.org/rbee.git",
 				GitBranch: "main", InstallPath: "~/rbee", AgentPort: 7835, ConnectTimeoutMS: 10000},
 		},
 		{

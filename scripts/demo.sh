@@ -1,33 +1,52 @@
 #!/usr/bin/env bash
-# The local demo fleet: starts 3 loopback OpenSSH hosts with testenv, shows
-# them, logs in to each the way the queen will, and stops everything it
+# The local demo fleet: starts 3 loopback OpenSSH hosts with testenv and a
+# queen on a temporary data dir, registers every host with
+# `queen setup add-node`, lists and preflights them, then stops everything it
 # started (also on Ctrl-C). Every command it runs is printed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh || { echo "demo: install the missing packages above, then run make demo again" >&2; exit 1; }
+[[ -x bin/queen ]] || { echo "demo: bin/queen is missing: run make demo (it builds first)" >&2; exit 1; }
 
 state=$(mktemp -d "${TMPDIR:-/tmp}/rbee-demo.XXXXXX")
+queen_pid=""
 say() { printf '\n$ %s\n' "$*"; }
+run() { say "$@"; "$@"; }
 cleanup() {
-  say go run ./testenv down --state-dir "$state"
-  go run ./testenv down --state-dir "$state" || true
+  if [[ -n $queen_pid ]]; then
+    say kill -TERM "$queen_pid" "# stop queen serve"
+    kill -TERM "$queen_pid" 2>/dev/null || true
+    wait "$queen_pid" 2>/dev/null || true
+  fi
+  say go run ./testenv down --state-dir "$state/fleet"
+  go run ./testenv down --state-dir "$state/fleet" || true
   rm -rf "$state"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say go run ./testenv up --hosts 3 --state-dir "$state"
-go run ./testenv up --hosts 3 --state-dir "$state"
+say go run ./testenv up --hosts 3 --state-dir "$state/fleet"
+go run ./testenv up --hosts 3 --state-dir "$state/fleet" | tee "$state/up.txt"
 
-say go run ./testenv status --state-dir "$state"
-go run ./testenv status --state-dir "$state"
-
-say ./bin/queen version
-./bin/queen version
-
-# Log in to each host over SSH (pinned host key, the fleet's client key).
-for name in host-1 host-2 host-3; do
-  say go run ./testenv run --state-dir "$state" "$name" -- 'echo "$(id -un) on '"$name"' has $(go version)"'
-  go run ./testenv run --state-dir "$state" "$name" -- 'echo "$(id -un) on '"$name"' has $(go version)"'
+export RBEE_HOME="$state/queen"
+say RBEE_HOME="$RBEE_HOME" ./bin/queen serve --listen 127.0.0.1:0 "&"
+./bin/queen serve --listen 127.0.0.1:0 2>"$state/queen.log" &
+queen_pid=$!
+for _ in $(seq 100); do
+  url=$(grep -o 'listening on http://[0-9.:]*' "$state/queen.log" | cut -d' ' -f3 || true)
+  [[ -n $url ]] && break
+  kill -0 "$queen_pid" 2>/dev/null || { cat "$state/queen.log" >&2; exit 1; }
+  sleep 0.1
 done
+[[ -n $url ]] || { echo "demo: queen did not start; its log:" >&2; cat "$state/queen.log" >&2; exit 1; }
+export RBEE_QUEEN_URL=$url
+echo "queen is at $url (data dir $RBEE_HOME); the commands below use RBEE_QUEEN_URL and RBEE_HOME"
+
+# Register every host with the flags testenv printed for it.
+while read -r -a flags; do
+  run ./bin/queen setup add-node "${flags[@]}"
+done < <(sed -n 's/^queen setup add-node //p' "$state/up.txt")
+
+run ./bin/queen setup list-nodes
+run ./bin/queen setup preflight --node host-1
