@@ -27,6 +27,7 @@ type cli struct {
 	Globals
 	Serve   serveCmd   `cmd:"" help:"Run the queen daemon."`
 	Setup   setupCmd   `cmd:"" help:"Register, check and remove hive nodes."`
+	Hive    hiveCmd    `cmd:"" help:"Start, stop and check the hive agent of a node."`
 	Version versionCmd `cmd:"" help:"Print the version of queen."`
 }
 

@@ -51,10 +51,13 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; is another queen running? pick another address with --listen", s.Listen, err)
 	}
-	srv := &http.Server{
-		Handler:           server.New(server.Config{Registry: reg, Token: token, Logger: log}).Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	queenAPI := server.New(server.Config{
+		Registry: reg, Token: token, Logger: log,
+		QueenURL: s.queenURL(ln.Addr()), AgentBinary: agentBinary(),
+		HeartbeatInterval: s.HeartbeatInterval, StaleAfter: s.StaleAfter,
+	})
+	go queenAPI.Run(ctx)
+	srv := &http.Server{Handler: queenAPI.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("queen serving", "version", version.String(), "listen", ln.Addr().String(), "data_dir", g.DataDir)
 	fmt.Fprintf(os.Stderr, "queen listening on http://%s (data dir %s)\n", ln.Addr(), g.DataDir)
 	errc := make(chan error, 1)
@@ -71,6 +74,30 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// queenURL is the URL agents are told to reach the queen at: --advertise-url,
+// else the listen address when it names one host; "" for a wildcard listen
+// address, where install then asks for --advertise-url.
+func (s *serveCmd) queenURL(addr net.Addr) string {
+	if s.AdvertiseURL != "" {
+		return strings.TrimRight(s.AdvertiseURL, "/")
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		return ""
+	}
+	return "http://" + tcp.String()
+}
+
+// agentBinary is the prebuilt hive-agent that install uploads: the one next
+// to the queen binary.
+func agentBinary() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "hive-agent"
+	}
+	return filepath.Join(filepath.Dir(exe), "hive-agent")
 }
 
 // ensureToken returns the admin token from path, creating the file (0600,

@@ -18,6 +18,8 @@ type setupCmd struct {
 	RemoveNode removeNodeCmd `cmd:"" name:"remove-node" help:"Drop a node from the registry."`
 	ListNodes  listNodesCmd  `cmd:"" name:"list-nodes" help:"List the registered nodes with status, last contact and install path."`
 	Preflight  preflightCmd  `cmd:"" help:"Check a node over SSH: commands, latency, git, go, disk, arch."`
+	Install    installCmd    `cmd:"" help:"Install or update the hive agent on nodes; up-to-date nodes are left alone."`
+	Uninstall  uninstallCmd  `cmd:"" help:"Stop a node's agent and remove what install created."`
 }
 
 // ProvideSession gives the setup commands' Run methods their *session; kong

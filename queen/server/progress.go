@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
@@ -14,6 +15,7 @@ import (
 // asked for them (Accept: application/x-ndjson), and always to the log. The
 // operation ends with exactly one call of succeed or fail.
 type progress struct {
+	mu     sync.Mutex // nodes of one install report at once
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	stream bool
@@ -23,8 +25,12 @@ type progress struct {
 }
 
 func (s *Server) newProgress(w http.ResponseWriter, r *http.Request, node string) *progress {
+	log := s.log
+	if node != "" {
+		log = log.With("node", node)
+	}
 	return &progress{
-		w: w, rc: http.NewResponseController(w), node: node, log: s.log.With("node", node), now: s.cfg.Now,
+		w: w, rc: http.NewResponseController(w), node: node, log: log, now: s.cfg.Now,
 		stream: strings.Contains(r.Header.Get("Accept"), api.ContentTypeNDJSON),
 	}
 }
@@ -44,6 +50,17 @@ func (p *progress) event(level, phase, msg string, attempt, attempts int) {
 	p.log.Info(msg, "phase", phase, "level", level)
 	p.send(api.Event{TimeUnixMS: p.now().UnixMilli(), Level: level, Node: p.node, Phase: phase,
 		Message: msg, Attempt: attempt, Attempts: attempts})
+}
+
+// nodeEvent reports a step of one node of a multi-node operation.
+func (p *progress) nodeEvent(node, level, phase, msg string, elapsed time.Duration) {
+	log := p.log
+	if node != p.node {
+		log = log.With("node", node)
+	}
+	log.Info(msg, "phase", phase, "level", level)
+	p.send(api.Event{TimeUnixMS: p.now().UnixMilli(), Level: level, Node: node, Phase: phase,
+		Message: msg, ElapsedMS: elapsed.Milliseconds()})
 }
 
 func (p *progress) succeed(status int, msg string, result any) {
@@ -76,6 +93,8 @@ func (p *progress) send(ev api.Event) {
 	if err != nil {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	_, _ = p.w.Write(append(line, '\n'))
 	_ = p.rc.Flush()
 }

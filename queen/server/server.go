@@ -27,6 +27,18 @@ type Config struct {
 	Retry provision.RetryPolicy
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// QueenURL is the URL hive agents reach the queen at (written into
+	// their config at install).
+	QueenURL string
+	// AgentBinary is the prebuilt linux hive-agent that install uploads.
+	AgentBinary string
+	// HeartbeatInterval is the interval agents are told to beat at; 0 means 5 s.
+	HeartbeatInterval time.Duration
+	// StaleAfter is the silence after which a hive is offline; 0 means 30 s.
+	StaleAfter time.Duration
+	// HeartbeatTimeout bounds install's wait for a new agent's first
+	// heartbeat; 0 means 60 s.
+	HeartbeatTimeout time.Duration
 }
 
 // Server serves the queen's HTTP API.
@@ -34,6 +46,7 @@ type Server struct {
 	cfg        Config
 	log        *slog.Logger
 	handshakes atomic.Int64 // SSH handshakes made, for /metrics
+	beats      *heartbeats
 
 	mu      sync.Mutex
 	pending map[string]bool // names with an add, update or remove in flight
@@ -47,7 +60,13 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, pending: map[string]bool{}}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 30 * time.Second
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, pending: map[string]bool{}, beats: newHeartbeats()}
 }
 
 // Handler returns the HTTP handler with every route.
@@ -61,6 +80,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("PATCH /v1/hives/{name}", s.auth(http.HandlerFunc(s.updateNode)))
 	mux.Handle("DELETE /v1/hives/{name}", s.auth(http.HandlerFunc(s.removeNode)))
 	mux.Handle("POST /v1/hives/{name}/preflight", s.auth(http.HandlerFunc(s.preflight)))
+	mux.HandleFunc("POST /v1/hives/{name}/heartbeat", s.heartbeat) // hive token, checked inside
+	mux.Handle("POST /v1/install", s.auth(http.HandlerFunc(s.install)))
+	mux.Handle("POST /v1/hives/{name}/install", s.auth(http.HandlerFunc(s.installOne)))
+	mux.Handle("POST /v1/hives/{name}/uninstall", s.auth(http.HandlerFunc(s.uninstall)))
+	mux.Handle("POST /v1/hives/{name}/start", s.auth(http.HandlerFunc(s.startHive)))
+	mux.Handle("POST /v1/hives/{name}/stop", s.auth(http.HandlerFunc(s.stopHive)))
+	mux.Handle("GET /v1/hives/{name}/status", s.auth(http.HandlerFunc(s.hiveStatus)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound,
 			Message: "no route " + r.Method + " " + r.URL.Path, Hint: "see DESIGN §3 for the API"})

@@ -26,6 +26,9 @@ const (
 	// CodeSSHCommandFailed is a node that connected but whose check command
 	// failed or answered wrongly (HTTP 502).
 	CodeSSHCommandFailed = "SSH_COMMAND_FAILED"
+	// CodeInstallFailed is an install phase that failed on a node; the
+	// message names the phase.
+	CodeInstallFailed = "INSTALL_FAILED"
 	// CodeInternal is a bug on the server side (HTTP 500).
 	CodeInternal = "INTERNAL"
 )

@@ -1,0 +1,194 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/shared/version"
+)
+
+// requestTimeout bounds one heartbeat, retries included.
+const requestTimeout = 5 * time.Second
+
+// maxAnswer bounds how much of the queen's answer is read.
+const maxAnswer = 1 << 20
+
+// Config says where and as whom the agent beats.
+type Config struct {
+	// QueenURL is the queen's base URL, e.g. http://10.0.0.1:7833.
+	QueenURL string
+	// NodeName is this node's name in the queen's registry.
+	NodeName string
+	// Token is the hive token; it goes in the Authorization header only.
+	Token string
+	// Beat is the body sent on every heartbeat.
+	Beat api.HeartbeatRequest
+}
+
+// Heartbeat sends the agent's heartbeats to the queen.
+type Heartbeat struct {
+	client *retryablehttp.Client
+	url    string
+	token  string
+	body   []byte
+	node   string
+	log    *slog.Logger
+}
+
+// NewHeartbeat returns the heartbeat of the agent described by cfg, which
+// logs to log.
+func NewHeartbeat(cfg Config, log *slog.Logger) (*Heartbeat, error) {
+	body, err := json.Marshal(cfg.Beat)
+	if err != nil {
+		return nil, fmt.Errorf("encode heartbeat: %w", err)
+	}
+	return &Heartbeat{
+		client: newClient(log),
+		url:    strings.TrimRight(cfg.QueenURL, "/") + "/v1/hives/" + url.PathEscape(cfg.NodeName) + "/heartbeat",
+		token:  cfg.Token,
+		body:   body,
+		node:   cfg.NodeName,
+		log:    log,
+	}, nil
+}
+
+// Run beats at once, then after each answer waits the interval the queen
+// asked for (DefaultInterval until it answers), until ctx is done. Failures
+// never stop it: it logs each change of outcome once and keeps beating.
+func (h *Heartbeat) Run(ctx context.Context) {
+	interval := DefaultInterval
+	last := outcomeNone
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		ans, err := h.Send(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			interval = nextInterval(interval, ans.IntervalMS)
+		}
+		last = h.report(last, err, interval)
+		timer.Reset(jitter(interval))
+	}
+}
+
+// Send posts one heartbeat under its own timeout and returns the queen's
+// answer. A non-2xx answer is a [*StatusError].
+func (h *Heartbeat) Send(ctx context.Context) (api.HeartbeatResponse, error) {
+	var ans api.HeartbeatResponse
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, h.url, h.body)
+	if err != nil {
+		return ans, fmt.Errorf("build heartbeat request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	req.Header.Set("User-Agent", "hive-agent/"+version.String())
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return ans, fmt.Errorf("send heartbeat: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return ans, statusError(resp)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(&ans); err != nil {
+		return ans, fmt.Errorf("decode heartbeat answer: %w", err)
+	}
+	return ans, nil
+}
+
+// statusError reads the queen's error body, if any, into a StatusError.
+func statusError(resp *http.Response) error {
+	se := &StatusError{StatusCode: resp.StatusCode}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	var body api.ErrorBody
+	if json.Unmarshal(bytes.TrimSpace(data), &body) == nil {
+		se.Detail = body.Error
+	}
+	return se
+}
+
+// outcome is the kind of result of a heartbeat; the loop logs when it
+// changes.
+type outcome int
+
+const (
+	outcomeNone        outcome = iota // no heartbeat yet
+	outcomeAccepted                   // 2xx with a valid answer
+	outcomeUnreachable                // network error, 5xx, or a bad answer
+	outcomeRejected                   // 401 or 403: the hive token
+	outcomeRefused                    // any other 4xx
+)
+
+// classify returns the outcome of a heartbeat that ended with err.
+func classify(err error) outcome {
+	_, isStatus := errors.AsType[*StatusError](err)
+	switch {
+	case err == nil:
+		return outcomeAccepted
+	case IsTokenRejected(err):
+		return outcomeRejected
+	case isStatus:
+		return outcomeRefused
+	default:
+		return outcomeUnreachable
+	}
+}
+
+// report logs a heartbeat that ended with err when its outcome differs from
+// last, so an outage or a rejected token is logged once, and returns the
+// new outcome.
+func (h *Heartbeat) report(last outcome, err error, interval time.Duration) outcome {
+	now := classify(err)
+	if err != nil {
+		h.log.Debug("heartbeat failed", "err", err)
+	}
+	if now == last {
+		return now
+	}
+	switch now {
+	case outcomeAccepted:
+		h.logAccepted(last, interval)
+	case outcomeUnreachable:
+		h.log.Warn("queen unreachable; heartbeats continue until it answers", "err", err, "interval", interval)
+	case outcomeRejected:
+		h.log.Error(fmt.Sprintf("queen rejected the hive token; re-run `queen setup install --node %s` on the queen to write a new one; heartbeats continue", h.node), "err", err)
+	case outcomeRefused:
+		se, _ := errors.AsType[*StatusError](err)
+		h.log.Error("queen refused the heartbeat; heartbeats continue", "err", err, "code", se.Detail.Code, "hint", se.Detail.Hint)
+	}
+	return now
+}
+
+func (h *Heartbeat) logAccepted(last outcome, interval time.Duration) {
+	switch last {
+	case outcomeNone:
+		h.log.Info("first heartbeat accepted", "interval", interval)
+	case outcomeUnreachable:
+		h.log.Info("queen reachable again; heartbeats resumed", "interval", interval)
+	case outcomeRejected:
+		h.log.Info("queen accepted the hive token again", "interval", interval)
+	default:
+		h.log.Info("queen accepts heartbeats again", "interval", interval)
+	}
+}

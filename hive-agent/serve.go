@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rbee-fleet/rbee/hive-agent/agentconfig"
+	"github.com/rbee-fleet/rbee/hive-agent/pidfile"
+	"github.com/rbee-fleet/rbee/hive-agent/relay"
+	"github.com/rbee-fleet/rbee/hive-agent/server"
+	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/shared/version"
+)
+
+// shutdownTimeout bounds the HTTP server's shutdown after a signal.
+const shutdownTimeout = 5 * time.Second
+
+type serveCmd struct {
+	Config   string `required:"" type:"path" placeholder:"FILE" help:"The agent's config, <install_path>/hive-agent.json (mode 0600)."`
+	LogLevel string `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least level logged to stderr: ${enum}."`
+}
+
+// Run loads the config, takes the listen address, writes the pid file and
+// serves until ctx ends; then it shuts down and removes the pid file.
+func (s *serveCmd) Run(ctx context.Context) error {
+	cfg, err := agentconfig.Load(s.Config)
+	if err != nil {
+		return err
+	}
+	log := newLogger(s.LogLevel).With("node", cfg.NodeName, "queen", cfg.QueenURL)
+	// Listen before touching the pid file: a second agent on the same
+	// install must not clobber the first one's.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w; stop what holds it (another hive-agent? see %s) or change \"listen\" in %s",
+			cfg.Listen, err, pidfile.ForConfig(s.Config), s.Config)
+	}
+	pidPath := pidfile.ForConfig(s.Config)
+	pid := os.Getpid()
+	if err := pidfile.Write(pidPath, pid); err != nil {
+		ln.Close()
+		return fmt.Errorf("%w; check that %s is writable by this user", err, pidPath)
+	}
+	defer func() {
+		if err := pidfile.Remove(pidPath, pid); err != nil {
+			log.Warn("pid file left behind; remove it by hand", "path", pidPath, "err", err)
+		}
+	}()
+	return serve(ctx, log, cfg, ln)
+}
+
+// serve runs the HTTP API on ln and the heartbeat until ctx ends or the
+// server fails, then stops the heartbeat and shuts the server down.
+func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, ln net.Listener) error {
+	hb, err := relay.NewHeartbeat(relay.Config{
+		QueenURL: cfg.QueenURL,
+		NodeName: cfg.NodeName,
+		Token:    cfg.HiveToken,
+		Beat: api.HeartbeatRequest{
+			AgentVersion: version.String(),
+			PID:          os.Getpid(),
+			StartedUnix:  time.Now().Unix(),
+			Listen:       cfg.Listen,
+			Capabilities: []string{"cpu"},
+		},
+	}, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	beatCtx, stopBeats := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { hb.Run(beatCtx) })
+	log.Info("hive-agent serving", "version", version.String(), "listen", ln.Addr().String(), "pid", os.Getpid())
+
+	var result error
+	select {
+	case err := <-served:
+		result = fmt.Errorf("serve http on %s: %w; check the log above and restart the agent", cfg.Listen, err)
+	case <-ctx.Done():
+		log.Info("shutting down; send the signal again to exit at once")
+	}
+	stopBeats()
+	wg.Wait()
+	if err := shutdown(context.WithoutCancel(ctx), srv); err != nil && result == nil {
+		result = err
+	}
+	if result == nil {
+		log.Info("hive-agent stopped")
+	}
+	return result
+}
+
+// shutdown stops the HTTP server, waiting at most shutdownTimeout for open
+// requests.
+func shutdown(ctx context.Context, srv *http.Server) error {
+	ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down http server: %w; open requests were cut off", err)
+	}
+	return nil
+}
+
+// newLogger returns the text logger on stderr at level.
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // kong's enum allows only valid levels
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

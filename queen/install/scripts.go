@@ -1,0 +1,99 @@
+package install
+
+// The remote scripts. They are constants: every value they need arrives as a
+// positional argument ($1, $2, …) quoted by provision.Command.
+
+// probeScript prints key=value lines about the node. $1 is the install path.
+const probeScript = `p=$1
+echo "os=$(uname -s)"
+echo "arch=$(uname -m)"
+echo "home=$HOME"
+echo "user=$(id -un)"
+echo "git=$(git --version 2>/dev/null)"
+echo "go=$(go version 2>/dev/null)"
+d=$p; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
+echo "free_kib=$(df -Pk "$d" | awk 'NR==2 {print $4}')"
+if [ -d "$d" ] && [ -w "$d" ]; then echo writable=yes; else echo writable=no; fi
+if [ -d "$p/.git" ]; then echo checkout=yes; else echo checkout=no; fi`
+
+// fetchScript makes $1 a checkout of branch $3 of repository $2 at its
+// newest commit and prints that commit. Install's own files (bin/, run/,
+// logs/, the config) are kept out of git's view.
+const fetchScript = `set -e
+p=$1 url=$2 branch=$3
+if [ -d "$p/.git" ]; then
+  git -C "$p" remote set-url origin "$url"
+  git -C "$p" fetch --quiet origin "+refs/heads/$branch:refs/remotes/origin/$branch"
+  git -C "$p" checkout --quiet --force -B "$branch" "refs/remotes/origin/$branch"
+else
+  git clone --quiet --branch "$branch" -- "$url" "$p"
+fi
+printf '/bin/\n/run/\n/logs/\n/hive-agent.json\n' > "$p/.git/info/exclude"
+git -C "$p" rev-parse HEAD`
+
+// buildScript builds ./hive-agent in checkout $1 with version $2 into a temp
+// name $3 under $1/bin and renames it over $1/bin/hive-agent.
+const buildScript = `set -e
+p=$1 version=$2 tmp=$3
+mkdir -p "$p/bin"
+cd "$p"
+trap 'rm -f "$p/bin/$tmp"' EXIT
+go build -trimpath -ldflags "-X github.com/rbee-fleet/rbee/shared/version.Version=$version" -o "$p/bin/$tmp" ./hive-agent
+mv -f "$p/bin/$tmp" "$p/bin/hive-agent"
+trap - EXIT`
+
+// agentFunctions are shell functions shared by the agent scripts: the pid of
+// the running agent of install path $1 (nothing when none runs; a zombie
+// does not run), and a wait for a pid to go.
+const agentFunctions = `agent_pid() {
+  f="$1/run/hive-agent.pid"
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  case $pid in ''|*[!0-9]*) return 0 ;; esac
+  [ -r "/proc/$pid/stat" ] || return 0
+  state=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -c1)
+  [ "$state" = Z ] && return 0
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "hive-agent serve --config $1/hive-agent.json" || return 0
+  echo "$pid"
+}
+gone() {
+  ! [ -r "/proc/$1/stat" ] || [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -c1)" = Z ]
+}
+`
+
+// statusScript prints the pid of the running agent of $1, or nothing, and
+// the version of the installed binary.
+const statusScript = agentFunctions + `p=$1
+echo "pid=$(agent_pid "$p")"
+echo "binary=$("$p/bin/hive-agent" version 2>/dev/null | awk '{print $2}')"
+echo "config_sha=$(sha256sum "$p/hive-agent.json" 2>/dev/null | cut -d' ' -f1)"`
+
+// stopScript stops the agent of $1: SIGTERM, up to 15 s, then SIGKILL.
+const stopScript = agentFunctions + `p=$1
+pid=$(agent_pid "$p")
+if [ -n "$pid" ]; then
+  kill -TERM "$pid" 2>/dev/null || true
+  i=0
+  while ! gone "$pid" && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
+  gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+fi
+rm -f "$p/run/hive-agent.pid"
+echo "stopped=$pid"`
+
+// startScript starts the agent of $1 detached from the SSH session, with
+// its output appended to $1/logs/hive-agent.log.
+const startScript = `p=$1
+mkdir -p "$p/logs" "$p/run"
+cd "$p"
+setsid nohup "$p/bin/hive-agent" serve --config "$p/hive-agent.json" </dev/null >>"$p/logs/hive-agent.log" 2>&1 &
+echo started`
+
+// logTailScript prints the last lines of the agent's log.
+const logTailScript = `tail -n 20 "$1/logs/hive-agent.log" 2>/dev/null`
+
+// uninstallScript removes what install made under $1; with $2 = "all" the
+// whole install path goes, checkout included.
+const uninstallScript = `p=$1 what=$2
+rm -rf "$p/bin" "$p/run" "$p/logs" "$p/hive-agent.json"
+if [ "$what" = all ]; then rm -rf "$p"; fi
+echo removed`

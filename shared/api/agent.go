@@ -1,0 +1,136 @@
+package api
+
+// Defaults of the hive agent.
+const (
+	// DefaultWorkerPortMin and DefaultWorkerPortMax bound the ports the
+	// agent gives workers.
+	DefaultWorkerPortMin = 8081
+	DefaultWorkerPortMax = 8999
+	// DefaultHeartbeatIntervalMS is the heartbeat interval until the queen
+	// says otherwise.
+	DefaultHeartbeatIntervalMS = 5000
+)
+
+// AgentConfig is <install_path>/hive-agent.json, written by the queen at
+// install over SFTP with mode 0600. It holds the hive token: never log it.
+type AgentConfig struct {
+	// NodeName is the node's name in the queen's registry.
+	NodeName string `json:"node_name"`
+	// QueenURL is where the agent reaches the queen, e.g. http://10.0.0.1:7833.
+	QueenURL string `json:"queen_url"`
+	// HiveToken authenticates the agent to the queen (Bearer); the queen
+	// keeps only its SHA-256.
+	HiveToken string `json:"hive_token"`
+	// Listen is the agent's HTTP address, e.g. 0.0.0.0:7835.
+	Listen string `json:"listen"`
+	// WorkerPortMin and WorkerPortMax bound the ports given to workers.
+	WorkerPortMin int `json:"worker_port_min"`
+	WorkerPortMax int `json:"worker_port_max"`
+	// Backends are the worker command templates (DESIGN §6); may be empty
+	// until workers exist.
+	Backends []Backend `json:"backends,omitempty"`
+}
+
+// Backend is a worker command template (DESIGN §6).
+type Backend struct {
+	// Name is the backend's name, e.g. "cpu", "cuda".
+	Name string `json:"name"`
+	// Command is the argv template with {worker_id} {model_ref} {backend}
+	// {device} {port} {callback_url} placeholders.
+	Command []string `json:"command"`
+	// HealthURL, when set, is polled for readiness instead of waiting for
+	// the ready callback, e.g. http://127.0.0.1:{port}/health.
+	HealthURL string `json:"health_url,omitempty"`
+}
+
+// HeartbeatRequest is the body of POST /v1/hives/{name}/heartbeat, sent by
+// the agent with its hive token.
+type HeartbeatRequest struct {
+	// AgentVersion is the agent's build version (the git commit).
+	AgentVersion string `json:"agent_version"`
+	// PID is the agent's process id on the node; the queen uses it to tell
+	// a restarted agent from the one before.
+	PID int `json:"pid"`
+	// StartedUnix is when this agent process started, in Unix seconds.
+	StartedUnix int64 `json:"started_unix"`
+	// Listen is the agent's listen address as configured.
+	Listen string `json:"listen"`
+	// Capabilities are the device capabilities, e.g. "cpu", "cuda:0".
+	Capabilities []string `json:"capabilities,omitempty"`
+}
+
+// HeartbeatResponse is the queen's answer to a heartbeat.
+type HeartbeatResponse struct {
+	// IntervalMS is how long the agent waits before the next heartbeat.
+	IntervalMS int64 `json:"interval_ms"`
+}
+
+// InstallRequest is the body of POST /v1/install (queen setup install) and,
+// without Nodes and All, of POST /v1/hives/{name}/install.
+type InstallRequest struct {
+	// Nodes names the nodes to install; All means every registered node.
+	Nodes []string `json:"nodes,omitempty"`
+	All   bool     `json:"all,omitempty"`
+	// Method is "build", "upload" or "auto" (default): auto builds where the
+	// node has a usable Go, else uploads.
+	Method string `json:"method,omitempty"`
+	// Parallel bounds how many nodes install at once (default 16).
+	Parallel int `json:"parallel,omitempty"`
+}
+
+// Install results.
+const (
+	// ResultInstalled is a node that got a new binary, config or restart.
+	ResultInstalled = "installed"
+	// ResultUpToDate is a node where nothing had to change.
+	ResultUpToDate = "up to date"
+	// ResultFailed is a node whose install failed; see Phase and Error.
+	ResultFailed = "failed"
+)
+
+// InstallResult is the outcome for one node.
+type InstallResult struct {
+	Node   string `json:"node"`
+	Result string `json:"result"` // ResultInstalled, ResultUpToDate or ResultFailed
+	// Commit is the installed commit (12 hex digits) when known.
+	Commit string `json:"commit,omitempty"`
+	// Method is how the binary was made: "build", "upload", or "" when
+	// nothing was made.
+	Method     string `json:"method,omitempty"`
+	AgentPID   int    `json:"agent_pid,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+	// Phase is the phase that failed.
+	Phase string       `json:"phase,omitempty"`
+	Error *ErrorDetail `json:"error,omitempty"`
+}
+
+// InstallReport is the result of an install stream: one entry per node, in
+// the order the nodes were named (or by name for All).
+type InstallReport struct {
+	Results []InstallResult `json:"results"`
+}
+
+// UninstallRequest is the body of POST /v1/hives/{name}/uninstall.
+type UninstallRequest struct {
+	// KeepSource keeps the git checkout; everything else install made goes.
+	KeepSource bool `json:"keep_source,omitempty"`
+}
+
+// HiveStatus is the body of GET /v1/hives/{name}/status and the result of
+// POST /v1/hives/{name}/start|stop.
+type HiveStatus struct {
+	Node            string `json:"node"`
+	Status          string `json:"status"`
+	AgentURL        string `json:"agent_url,omitempty"`
+	AgentVersion    string `json:"agent_version,omitempty"`
+	InstalledCommit string `json:"installed_commit,omitempty"`
+	// AgentPID is the pid of the agent from its last heartbeat.
+	AgentPID int `json:"agent_pid,omitempty"`
+	// LastHeartbeatUnix is when the last heartbeat arrived (0: none since
+	// the queen started).
+	LastHeartbeatUnix int64 `json:"last_heartbeat_unix,omitempty"`
+	// Healthy is true when the agent answered GET /v1/health just now.
+	Healthy bool `json:"healthy"`
+	// HealthError says why the health check failed.
+	HealthError string `json:"health_error,omitempty"`
+}
