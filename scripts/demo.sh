@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The local demo fleet: starts 3 loopback OpenSSH hosts with testenv and a
 # queen on a temporary data dir, registers every host with
-# `queen setup add-node`, lists and preflights them, then stops everything it
-# started (also on Ctrl-C). Every command it runs is printed first.
+# `queen setup add-node`, preflights one, installs the hive agent on all of
+# them (git clone + go build on each host), shows their status, then stops
+# everything it started (also on Ctrl-C). Every command it runs is printed
+# first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,12 @@ queen_pid=""
 say() { printf '\n$ %s\n' "$*"; }
 run() { say "$@"; "$@"; }
 cleanup() {
+  if [[ -n ${RBEE_QUEEN_URL:-} ]]; then
+    for name in host-1 host-2 host-3; do
+      say ./bin/queen setup uninstall --node "$name"
+      ./bin/queen setup uninstall --node "$name" >/dev/null 2>&1 || true
+    done
+  fi
   if [[ -n $queen_pid ]]; then
     say kill -TERM "$queen_pid" "# stop queen serve"
     kill -TERM "$queen_pid" 2>/dev/null || true
@@ -48,5 +56,8 @@ while read -r -a flags; do
   run ./bin/queen setup add-node "${flags[@]}"
 done < <(sed -n 's/^queen setup add-node //p' "$state/up.txt")
 
-run ./bin/queen setup list-nodes
 run ./bin/queen setup preflight --node host-1
+run ./bin/queen setup install --all
+run ./bin/queen setup install --all   # again: nothing to do, every node is up to date
+run ./bin/queen hive status --node host-1
+run ./bin/queen setup list-nodes

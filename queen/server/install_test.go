@@ -95,10 +95,7 @@ func addNodes(t *testing.T, q *queen, f *fleet.Fleet) {
 	t.Helper()
 	for _, h := range f.Hosts {
 		req := addRequest(f, h, h.Name)
-		req.AgentPort = freeAgentPort(t)
-		if f.Mode == fleet.Netns {
-			req.AgentPort = 7835
-		}
+		req.AgentPort = h.AgentPort
 		var n api.Node
 		if st := q.call(t, "POST", "/v1/hives", req, &n); st != http.StatusCreated {
 			t.Fatalf("add %s: status %d", h.Name, st)

@@ -65,6 +65,7 @@ type Host struct {
 	InstallDir string   `json:"install_dir"` // an empty directory the user owns
 	Dir        string   `json:"dir"`         // sshd_config, host key, pid file, log
 	HostKey    string   `json:"host_key"`    // sshd's public host key, authorized_keys format
+	AgentPort  int      `json:"agent_port"`  // a port for the hive agent: free on loopback, 7835 in a namespace
 	SSHD       *Process `json:"sshd"`
 	Netns      string   `json:"netns,omitempty"`
 	Veth       string   `json:"veth,omitempty"` // host-side end of the host's link
@@ -254,6 +255,7 @@ func (f *Fleet) AddNodeFlags(h *Host) []string {
 		"--git-repo", f.Git.URL,
 		"--git-branch", "main",
 		"--install-path", h.InstallDir,
+		"--agent-port", strconv.Itoa(h.AgentPort),
 	}
 }
 
@@ -272,6 +274,7 @@ func (f *Fleet) Close() error {
 		errs = append(errs, f.Net.remove())
 	}
 	if f.Dir != "" {
+		killStrays(f.Dir)
 		if err := os.RemoveAll(f.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("remove fleet folder: %w", err))
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -37,15 +38,26 @@ func testFleet(t *testing.T, mode fleet.Mode) *fleet.Fleet {
 	if len(f.Hosts) != 3 {
 		t.Fatalf("got %d hosts, want 3", len(f.Hosts))
 	}
+	var strays []int
 	for _, h := range f.Hosts {
 		t.Run(h.Name, func(t *testing.T) {
 			client := dial(t, f, h)
 			checkLogin(t, client, h, mode, f)
 			checkSFTP(t, client, h)
 			checkCloneAndBuild(t, client, h, f)
+			strays = append(strays, startStray(t, client, h))
 		})
 	}
-	defer func() { checkNothingLeft(t, f) }()
+	defer func() {
+		checkNothingLeft(t, f)
+		for _, pid := range strays {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+				if out, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(out), ") Z") {
+					t.Errorf("a daemon started on a host (pid %d) survived Close", pid)
+				}
+			}
+		}
+	}()
 	if t.Failed() {
 		t.Logf("fleet logs:\n%s", f.Logs())
 	}
@@ -147,6 +159,18 @@ func main() {
 	if !strings.Contains(out, "file://") || !strings.Contains(out, "tiny ok true") {
 		t.Errorf("offline build of a program with a module dependency on %s: %q", h.Name, out)
 	}
+}
+
+// startStray starts a detached daemon on the host the way an install
+// would, and returns its pid.
+func startStray(t *testing.T, c *ssh.Client, h *fleet.Host) int {
+	t.Helper()
+	out := runRemote(t, c, "cd "+h.InstallDir+"; setsid nohup sleep 600 </dev/null >/dev/null 2>&1 & echo $!")
+	var pid int
+	if _, err := fmt.Sscan(out, &pid); err != nil || pid <= 0 {
+		t.Fatalf("start a daemon on %s: %q", h.Name, out)
+	}
+	return pid
 }
 
 func runRemote(t *testing.T, c *ssh.Client, cmd string) string {

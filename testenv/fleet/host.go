@@ -65,6 +65,9 @@ func (f *Fleet) startLoopbackHost(ctx context.Context, h *Host) error {
 	}
 	h.Home = home
 	h.InstallDir = filepath.Join(h.Dir, "install")
+	if h.AgentPort, err = freePort(); err != nil {
+		return err
+	}
 	if err := os.Mkdir(h.InstallDir, 0o755); err != nil {
 		return err
 	}

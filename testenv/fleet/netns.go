@@ -118,7 +118,7 @@ func (f *Fleet) startNetnsHost(ctx context.Context, h *Host, i int) error {
 	h.Veth = fmt.Sprintf("rbt%sh%d", f.ID, i)
 	h.User = fmt.Sprintf("rbt%sh%d", f.ID, i)
 	h.Addr = fmt.Sprintf("%s.%d", strings.TrimSuffix(n.BridgeIP, ".1"), 10+i)
-	h.Port = 22
+	h.Port, h.AgentPort = 22, 7835
 	h.Home = filepath.Join(f.Dir, "home", h.User)
 	if err := n.plugHost(ctx, h); err != nil {
 		return err
