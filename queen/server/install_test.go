@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -66,8 +69,9 @@ func installQueen(t *testing.T, listenHost string) *queen {
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Listener = ln
+	logs := &lockedBuffer{}
 	s := server.New(server.Config{
-		Registry: reg, Token: token, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Registry: reg, Token: token, Logger: slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), nil)),
 		QueenURL: "http://" + ln.Addr().String(), AgentBinary: buildAgent(t),
 		HeartbeatInterval: 200 * time.Millisecond, StaleAfter: 2 * time.Second, HeartbeatTimeout: 30 * time.Second,
 	})
@@ -75,7 +79,7 @@ func installQueen(t *testing.T, listenHost string) *queen {
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	go s.Run(ctx)
-	q := &queen{url: srv.URL, dbPath: dbPath, reg: reg, srv: srv}
+	q := &queen{url: srv.URL, dbPath: dbPath, reg: reg, srv: srv, logs: logs}
 	t.Cleanup(func() { cancel(); q.stop() })
 	return q
 }
@@ -154,8 +158,31 @@ func TestInstallLoopback(t *testing.T) {
 	q := installQueen(t, "127.0.0.1")
 	addNodes(t, q, f)
 
-	rep, _ := installNodes(t, q, api.InstallRequest{All: true, Method: "build", Parallel: 3})
+	rep, events := installNodes(t, q, api.InstallRequest{All: true, Method: "build", Parallel: 3})
 	requireResults(t, rep, api.ResultInstalled)
+	t.Run("the hive token is only on the node", func(t *testing.T) {
+		stream, _ := json.Marshal(events)
+		for _, h := range f.Hosts {
+			var cfg api.AgentConfig
+			data, err := os.ReadFile(filepath.Join(h.InstallDir, "hive-agent.json"))
+			if err != nil || json.Unmarshal(data, &cfg) != nil || cfg.HiveToken == "" {
+				t.Fatalf("read the config of %s: %v", h.Name, err)
+			}
+			if info, _ := os.Stat(filepath.Join(h.InstallDir, "hive-agent.json")); info.Mode().Perm() != 0o600 {
+				t.Errorf("config mode %v, want 0600", info.Mode().Perm())
+			}
+			agentLog, _ := os.ReadFile(filepath.Join(h.InstallDir, "logs", "hive-agent.log"))
+			for where, text := range map[string]string{"queen log": q.logs.String(), "install events": string(stream), "agent log": string(agentLog)} {
+				if strings.Contains(text, cfg.HiveToken) {
+					t.Errorf("the hive token of %s appears in the %s", h.Name, where)
+				}
+			}
+			hash, err := q.reg.HiveTokenHash(t.Context(), h.Name)
+			if sum := sha256.Sum256([]byte(cfg.HiveToken)); err != nil || hash != hex.EncodeToString(sum[:]) {
+				t.Errorf("stored token hash %q, want the SHA-256 of the token (%v)", hash, err)
+			}
+		}
+	})
 	pids := map[string]int{}
 	for _, r := range rep.Results {
 		st := hiveStatus(t, q, r.Node)

@@ -30,6 +30,25 @@ type queen struct {
 	dbPath string
 	reg    *hiveregistry.Registry
 	srv    *httptest.Server
+	logs   *lockedBuffer // what the queen logged, when a test asked for it
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startQueen(t *testing.T, dbPath string) *queen {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -26,6 +28,22 @@ func (f *Fleet) RotateHostKey(ctx context.Context, h *Host) error {
 	}
 	// A restart rather than SIGHUP: a reloading sshd briefly refuses
 	// connections after it already presents the new key.
+	if err := f.restartSSHD(ctx, h); err != nil {
+		return err
+	}
+	got, err := presentedHostKey(h.Address())
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got.Marshal(), want.Marshal()) {
+		return fmt.Errorf("sshd of %s presents %s after the restart, want %s", h.Name,
+			ssh.FingerprintSHA256(got), ssh.FingerprintSHA256(want))
+	}
+	return nil
+}
+
+// restartSSHD stops h's sshd and starts it again with the same command line.
+func (f *Fleet) restartSSHD(ctx context.Context, h *Host) error {
 	if err := h.SSHD.Stop(5 * time.Second); err != nil {
 		return err
 	}
@@ -36,14 +54,6 @@ func (f *Fleet) RotateHostKey(ctx context.Context, h *Host) error {
 	h.SSHD = p
 	if err := awaitListening(ctx, h.Address(), p, []byte("SSH-2.0")); err != nil {
 		return fmt.Errorf("restart sshd of %s: %w", h.Name, err)
-	}
-	got, err := presentedHostKey(h.Address())
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(got.Marshal(), want.Marshal()) {
-		return fmt.Errorf("sshd of %s presents %s after the restart, want %s", h.Name,
-			ssh.FingerprintSHA256(got), ssh.FingerprintSHA256(want))
 	}
 	return nil
 }
@@ -72,4 +82,38 @@ func presentedHostKey(addr string) (ssh.PublicKey, error) {
 		return key, nil
 	}
 	return nil, err
+}
+
+// SetSessionEnv replaces the environment sshd gives h's sessions (the
+// SetEnv line of its sshd_config, e.g. a PATH without git) and restarts its
+// sshd. The fleet's Go settings are kept unless env overrides them.
+func (f *Fleet) SetSessionEnv(ctx context.Context, h *Host, env ...string) error {
+	merged := map[string]string{}
+	var order []string
+	for _, kv := range append(append([]string{}, f.GoEnv...), env...) {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, seen := merged[k]; !seen {
+			order = append(order, k)
+		}
+		merged[k] = kv
+	}
+	line := "SetEnv"
+	for _, k := range order {
+		line += " " + merged[k]
+	}
+	cfgPath := filepath.Join(h.Dir, "sshd_config")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "SetEnv ") {
+			lines[i] = line
+		}
+	}
+	if err := os.WriteFile(cfgPath, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		return err
+	}
+	return f.restartSSHD(ctx, h)
 }
