@@ -48,10 +48,11 @@ func buildQueen(t testing.TB) string {
 		if buildErr != nil {
 			return
 		}
+		// The agent goes next to the queen, where install's upload finds it.
 		queenBin = filepath.Join(binDir, "queen")
-		out, err := exec.Command("go", "build", "-o", queenBin, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binDir+"/", ".", "../hive-agent").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build queen: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build queen and hive-agent: %v\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -411,4 +412,34 @@ func sameNodes(a, b []api.Node) bool {
 		}
 	}
 	return true
+}
+
+// TestCLIInstall installs by upload through the queen binary and its CLI:
+// the result table, the idempotent re-run, hive status and stop.
+func TestCLIInstall(t *testing.T) {
+	f := fleet.New(t, fleet.Options{Hosts: 2, Prefix: "cinst"})
+	d := startDaemon(t, filepath.Join(t.TempDir(), "data"))
+	for _, h := range f.Hosts {
+		if r := runCLI(t, d, nil, append([]string{"setup", "add-node"}, f.AddNodeFlags(h)...)...); r.code != 0 {
+			t.Fatalf("add-node %s: %s", h.Name, r.stderr)
+		}
+	}
+	r := runCLI(t, d, nil, "setup", "install", "--all", "--method", "upload")
+	if r.code != 0 || !strings.Contains(r.stdout, "2 installed, 0 up to date, 0 failed") {
+		t.Fatalf("install: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, d, nil, "setup", "install", "--all", "--method", "upload")
+	if r.code != 0 || !strings.Contains(r.stdout, "0 installed, 2 up to date, 0 failed") {
+		t.Errorf("re-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	h := f.Hosts[0]
+	if r := runCLI(t, d, nil, "hive", "status", "--node", h.Name); r.code != 0 || !strings.Contains(r.stdout, "online") {
+		t.Errorf("hive status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, d, nil, "hive", "stop", "--node", h.Name); r.code != 0 {
+		t.Errorf("hive stop: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, d, nil, "setup", "install", "--node", "ghost"); r.code != 1 || !strings.Contains(r.stderr, "ghost") {
+		t.Errorf("install of an unknown node: exit %d\n%s", r.code, r.stderr)
+	}
 }

@@ -80,7 +80,7 @@ func TestInstallNetns(t *testing.T) {
 
 // assertNoPartialBinary checks that P/bin holds nothing but complete,
 // executable agents (a temp file may remain only if the build finished).
-func assertNoPartialBinary(t *testing.T, h *fleet.Host) {
+func assertNoPartialBinary(t testing.TB, h *fleet.Host) {
 	t.Helper()
 	bin := filepath.Join(h.InstallDir, "bin", "hive-agent")
 	info, err := os.Stat(bin)
@@ -97,7 +97,7 @@ func assertNoPartialBinary(t *testing.T, h *fleet.Host) {
 }
 
 // streamFunc is stream with a callback for every event as it arrives.
-func (q *queen) streamFunc(t *testing.T, method, path string, body any, fn func(api.Event)) []api.Event {
+func (q *queen) streamFunc(t testing.TB, method, path string, body any, fn func(api.Event)) []api.Event {
 	t.Helper()
 	resp := q.do(t, method, path, body, token, true)
 	defer resp.Body.Close()
@@ -117,7 +117,7 @@ func (q *queen) streamFunc(t *testing.T, method, path string, body any, fn func(
 	return events
 }
 
-func reportOf(t *testing.T, events []api.Event) api.InstallReport {
+func reportOf(t testing.TB, events []api.Event) api.InstallReport {
 	t.Helper()
 	var rep api.InstallReport
 	if len(events) == 0 {

@@ -33,7 +33,7 @@ var (
 )
 
 // buildAgent builds the hive-agent binary once per test binary, for upload.
-func buildAgent(t *testing.T) string {
+func buildAgent(t testing.TB) string {
 	t.Helper()
 	agentOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "rbee-agent-bin-")
@@ -56,7 +56,7 @@ func buildAgent(t *testing.T) string {
 
 // installQueen is an in-process queen listening where the fleet's hosts
 // can reach it, with install settings fit for tests.
-func installQueen(t *testing.T, listenHost string) *queen {
+func installQueen(t testing.TB, listenHost string) *queen {
 	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "beehives.db")
 	reg, err := hiveregistry.Open(t.Context(), dbPath)
@@ -84,7 +84,7 @@ func installQueen(t *testing.T, listenHost string) *queen {
 	return q
 }
 
-func freeAgentPort(t *testing.T) int {
+func freeAgentPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,7 +95,7 @@ func freeAgentPort(t *testing.T) int {
 }
 
 // addNodes registers every host of f with its own agent port.
-func addNodes(t *testing.T, q *queen, f *fleet.Fleet) {
+func addNodes(t testing.TB, q *queen, f *fleet.Fleet) {
 	t.Helper()
 	for _, h := range f.Hosts {
 		req := addRequest(f, h, h.Name)
@@ -108,7 +108,7 @@ func addNodes(t *testing.T, q *queen, f *fleet.Fleet) {
 }
 
 // installNodes runs an install and returns its report and events.
-func installNodes(t *testing.T, q *queen, req api.InstallRequest) (api.InstallReport, []api.Event) {
+func installNodes(t testing.TB, q *queen, req api.InstallRequest) (api.InstallReport, []api.Event) {
 	t.Helper()
 	events := q.stream(t, "POST", "/v1/install", req)
 	last := events[len(events)-1]
@@ -119,7 +119,7 @@ func installNodes(t *testing.T, q *queen, req api.InstallRequest) (api.InstallRe
 	return rep, events
 }
 
-func requireResults(t *testing.T, rep api.InstallReport, want string) {
+func requireResults(t testing.TB, rep api.InstallReport, want string) {
 	t.Helper()
 	for _, r := range rep.Results {
 		if r.Result != want {
@@ -131,7 +131,7 @@ func requireResults(t *testing.T, rep api.InstallReport, want string) {
 	}
 }
 
-func hiveStatus(t *testing.T, q *queen, name string) api.HiveStatus {
+func hiveStatus(t testing.TB, q *queen, name string) api.HiveStatus {
 	t.Helper()
 	var st api.HiveStatus
 	if code := q.call(t, "GET", "/v1/hives/"+name+"/status", nil, &st); code != http.StatusOK {
@@ -140,7 +140,7 @@ func hiveStatus(t *testing.T, q *queen, name string) api.HiveStatus {
 	return st
 }
 
-func awaitStatus(t *testing.T, q *queen, name, want string) {
+func awaitStatus(t testing.TB, q *queen, name, want string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -313,7 +313,7 @@ func TestInstallHostilePath(t *testing.T) {
 }
 
 // pushBrokenBranch adds a branch "broken" whose agent does not compile.
-func pushBrokenBranch(t *testing.T, bare string) {
+func pushBrokenBranch(t testing.TB, bare string) {
 	t.Helper()
 	work := t.TempDir()
 	env := append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")

@@ -51,7 +51,7 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-func startQueen(t *testing.T, dbPath string) *queen {
+func startQueen(t testing.TB, dbPath string) *queen {
 	t.Helper()
 	reg, err := hiveregistry.Open(t.Context(), dbPath)
 	if err != nil {
@@ -70,7 +70,7 @@ func (q *queen) stop() {
 }
 
 // call sends a JSON request without streaming and decodes the answer into out.
-func (q *queen) call(t *testing.T, method, path string, body, out any) int {
+func (q *queen) call(t testing.TB, method, path string, body, out any) int {
 	t.Helper()
 	resp := q.do(t, method, path, body, token, false)
 	defer resp.Body.Close()
@@ -84,7 +84,7 @@ func (q *queen) call(t *testing.T, method, path string, body, out any) int {
 }
 
 // stream sends a streaming request and returns its events.
-func (q *queen) stream(t *testing.T, method, path string, body any) []api.Event {
+func (q *queen) stream(t testing.TB, method, path string, body any) []api.Event {
 	t.Helper()
 	resp := q.do(t, method, path, body, token, true)
 	defer resp.Body.Close()
@@ -110,7 +110,7 @@ func (q *queen) stream(t *testing.T, method, path string, body any) []api.Event 
 	return events
 }
 
-func (q *queen) do(t *testing.T, method, path string, body any, tok string, stream bool) *http.Response {
+func (q *queen) do(t testing.TB, method, path string, body any, tok string, stream bool) *http.Response {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -137,7 +137,7 @@ func (q *queen) do(t *testing.T, method, path string, body any, tok string, stre
 	return resp
 }
 
-func (q *queen) nodes(t *testing.T) []api.Node {
+func (q *queen) nodes(t testing.TB) []api.Node {
 	t.Helper()
 	var list api.HiveList
 	if st := q.call(t, "GET", "/v1/hives", nil, &list); st != http.StatusOK {
@@ -399,7 +399,7 @@ func TestAddNodeTimeoutNetns(t *testing.T) {
 	}
 }
 
-func parallelAdds(t *testing.T, q *queen, n int, req func(int) api.AddNodeRequest) []int {
+func parallelAdds(t testing.TB, q *queen, n int, req func(int) api.AddNodeRequest) []int {
 	t.Helper()
 	statuses := make([]int, n)
 	var wg sync.WaitGroup
@@ -410,7 +410,7 @@ func parallelAdds(t *testing.T, q *queen, n int, req func(int) api.AddNodeReques
 	return statuses
 }
 
-func getNode(t *testing.T, q *queen, name string) api.Node {
+func getNode(t testing.TB, q *queen, name string) api.Node {
 	t.Helper()
 	var n api.Node
 	if st := q.call(t, "GET", "/v1/hives/"+name, nil, &n); st != http.StatusOK {
@@ -419,7 +419,7 @@ func getNode(t *testing.T, q *queen, name string) api.Node {
 	return n
 }
 
-func assertAbsent(t *testing.T, q *queen, name string) {
+func assertAbsent(t testing.TB, q *queen, name string) {
 	t.Helper()
 	if st := q.call(t, "GET", "/v1/hives/"+name, nil, nil); st != http.StatusNotFound {
 		t.Errorf("node %s: status %d, want 404 (nothing saved)", name, st)
@@ -436,7 +436,7 @@ func attemptEvents(events []api.Event) []api.Event {
 	return out
 }
 
-func closedPort(t *testing.T) int {
+func closedPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -448,7 +448,7 @@ func closedPort(t *testing.T) int {
 }
 
 // otherKey writes a key no host authorizes.
-func otherKey(t *testing.T) string {
+func otherKey(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "stranger_ed25519")
 	if err := fleet.WriteClientKey(path); err != nil {
@@ -457,7 +457,7 @@ func otherKey(t *testing.T) string {
 	return path
 }
 
-func fingerprint(t *testing.T, authorizedKey string) string {
+func fingerprint(t testing.TB, authorizedKey string) string {
 	t.Helper()
 	fp, err := api.HostKeyFingerprint(authorizedKey)
 	if err != nil {
