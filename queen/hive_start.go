@@ -1,6 +1,11 @@
 package main
 
-import "context"
+import (
+	"context"
+
+	"github.com/rbee-fleet/rbee/queen/client"
+	"github.com/rbee-fleet/rbee/shared/api"
+)
 
 // hiveStartCmd is `queen hive start`.
 type hiveStartCmd struct {
@@ -9,7 +14,16 @@ type hiveStartCmd struct {
 
 // Run streams the queen's start of the node's agent.
 func (c *hiveStartCmd) Run(ctx context.Context, s *session) error {
-	if err := checkNodeName("--node", c.Node); err != nil {
+	return agentOp(ctx, s, c.Node, "start", "started", func(q *client.Client, on func(api.Event)) (api.HiveStatus, error) {
+		return q.StartHive(ctx, c.Node, on)
+	})
+}
+
+// agentOp runs one streamed operation on a node's agent (start, stop) and
+// reports its outcome.
+func agentOp(ctx context.Context, s *session, node, verb, done string,
+	call func(*client.Client, func(api.Event)) (api.HiveStatus, error)) error {
+	if err := checkNodeName("--node", node); err != nil {
 		return err
 	}
 	q, err := s.connect()
@@ -17,13 +31,13 @@ func (c *hiveStartCmd) Run(ctx context.Context, s *session) error {
 		return err
 	}
 	p := s.printer()
-	st, err := q.StartHive(ctx, c.Node, p.handler())
+	st, err := call(q, p.handler())
 	if err != nil {
-		err = cancelled(ctx, s, "start", "check the agent with `queen hive status --node "+c.Node+"`", err)
-		return nodeNotFound(c.Node, s.explain(err))
+		err = cancelled(ctx, s, verb, "check the agent with `queen hive status --node "+node+"`", err)
+		return nodeNotFound(node, s.explain(err))
 	}
 	if p != nil && !p.sawDone {
-		s.say("✅ Agent of '%s' started (status %s)", st.Node, st.Status)
+		s.say("✅ Agent of '%s' %s (status %s)", st.Node, done, st.Status)
 	}
 	return nil
 }

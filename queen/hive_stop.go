@@ -1,6 +1,11 @@
 package main
 
-import "context"
+import (
+	"context"
+
+	"github.com/rbee-fleet/rbee/queen/client"
+	"github.com/rbee-fleet/rbee/shared/api"
+)
 
 // hiveStopCmd is `queen hive stop`.
 type hiveStopCmd struct {
@@ -9,21 +14,7 @@ type hiveStopCmd struct {
 
 // Run streams the queen's stop of the node's agent.
 func (c *hiveStopCmd) Run(ctx context.Context, s *session) error {
-	if err := checkNodeName("--node", c.Node); err != nil {
-		return err
-	}
-	q, err := s.connect()
-	if err != nil {
-		return err
-	}
-	p := s.printer()
-	st, err := q.StopHive(ctx, c.Node, p.handler())
-	if err != nil {
-		err = cancelled(ctx, s, "stop", "check the agent with `queen hive status --node "+c.Node+"`", err)
-		return nodeNotFound(c.Node, s.explain(err))
-	}
-	if p != nil && !p.sawDone {
-		s.say("✅ Agent of '%s' stopped (status %s)", st.Node, st.Status)
-	}
-	return nil
+	return agentOp(ctx, s, c.Node, "stop", "stopped", func(q *client.Client, on func(api.Event)) (api.HiveStatus, error) {
+		return q.StopHive(ctx, c.Node, on)
+	})
 }
