@@ -442,4 +442,14 @@ func TestCLIInstall(t *testing.T) {
 	if r := runCLI(t, d, nil, "setup", "install", "--node", "ghost"); r.code != 1 || !strings.Contains(r.stderr, "ghost") {
 		t.Errorf("install of an unknown node: exit %d\n%s", r.code, r.stderr)
 	}
+	h2 := f.Hosts[1]
+	if r := runCLI(t, d, nil, "setup", "remove-node", "--name", h2.Name, "--uninstall"); r.code != 0 {
+		t.Errorf("remove-node --uninstall: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(h2.InstallDir); !os.IsNotExist(err) {
+		t.Errorf("install path of %s still there after remove-node --uninstall (%v)", h2.Name, err)
+	}
+	if nodes := listNodes(t, d); len(nodes) != 1 || nodes[0].NodeName != h.Name {
+		t.Errorf("nodes after remove-node: %+v", nodes)
+	}
 }

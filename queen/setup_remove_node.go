@@ -1,13 +1,20 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+
+	"github.com/rbee-fleet/rbee/shared/api"
+)
 
 // removeNodeCmd is `queen setup remove-node`.
 type removeNodeCmd struct {
-	Name string `required:"" placeholder:"NAME" help:"Name of the node to drop from the registry."`
+	Name      string `required:"" placeholder:"NAME" help:"Name of the node to drop from the registry."`
+	Uninstall bool   `help:"First stop the agent and remove what install made on the node (checkout included)."`
 }
 
-// Run drops the node from the queen's registry.
+// Run drops the node from the queen's registry, after uninstalling the agent
+// when asked.
 func (c *removeNodeCmd) Run(ctx context.Context, s *session) error {
 	if err := checkNodeName("--name", c.Name); err != nil {
 		return err
@@ -15,6 +22,14 @@ func (c *removeNodeCmd) Run(ctx context.Context, s *session) error {
 	q, err := s.connect()
 	if err != nil {
 		return err
+	}
+	if c.Uninstall {
+		p := s.printer()
+		if _, err := q.Uninstall(ctx, c.Name, api.UninstallRequest{}, p.handler()); err != nil {
+			err = withHint(fmt.Errorf("uninstall before removing: %w", s.explain(err)),
+				"fix the cause above and run it again, or remove the node without --uninstall")
+			return nodeNotFound(c.Name, err)
+		}
 	}
 	resp, err := q.RemoveNode(ctx, c.Name)
 	if err != nil {

@@ -35,6 +35,15 @@ type cli struct {
 	Status   statusCmd `cmd:"" help:"Show the hosts of the running fleet and whether they answer."`
 	Down     downCmd   `cmd:"" help:"Stop everything the fleet started and remove what it made."`
 	Run      runCmd    `cmd:"" help:"Run a shell command on a host over SSH, checking its pinned host key."`
+	Reap     reapCmd   `cmd:"" help:"Remove test fleets whose test process died (killed, timed out)."`
+}
+
+type reapCmd struct{}
+
+func (reapCmd) Run() error {
+	reaped, err := fleet.ReapStale()
+	fmt.Printf("removed %d stale fleet(s) %v\n", len(reaped), reaped)
+	return err
 }
 
 type runCmd struct {
@@ -73,6 +82,7 @@ func (u *upCmd) Run(ctx context.Context, c *cli) error {
 	if err != nil {
 		return err
 	}
+	f.Owner = nil // kept until `testenv down`, whatever happens to this process
 	if err := save(c, f); err != nil {
 		return errors.Join(err, f.Close())
 	}

@@ -31,23 +31,27 @@ func BenchmarkInstall(b *testing.B) {
 	addNodes(b, q, f)
 	goCache := envValue(f.GoEnv, "GOCACHE")
 	for _, parallel := range []int{8, 1} {
-		for _, method := range []string{"build", "upload"} {
-			b.Run(fmt.Sprintf("cold-%s/parallel-%d", method, parallel), func(b *testing.B) {
-				for range b.N {
-					b.StopTimer()
-					resetHosts(b, q, f, goCache)
-					b.StartTimer()
-					benchInstall(b, q, method, parallel)
-				}
-			})
-		}
+		b.Run(fmt.Sprintf("cold-build/parallel-%d", parallel), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				resetHosts(b, q, f, goCache)
+				b.StartTimer()
+				benchInstall(b, q, "build", parallel)
+			}
+		})
+		// Right after a build: nothing to do.
 		b.Run(fmt.Sprintf("rerun/parallel-%d", parallel), func(b *testing.B) {
-			b.StopTimer()
-			benchInstall(b, q, "build", parallel)
-			b.StartTimer()
 			for range b.N {
 				rep := benchInstall(b, q, "build", parallel)
 				requireResults(b, rep, api.ResultUpToDate)
+			}
+		})
+		b.Run(fmt.Sprintf("cold-upload/parallel-%d", parallel), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				resetHosts(b, q, f, goCache)
+				b.StartTimer()
+				benchInstall(b, q, "upload", parallel)
 			}
 		})
 	}

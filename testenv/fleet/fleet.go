@@ -53,6 +53,7 @@ type Fleet struct {
 	Git           *Git     `json:"git"`
 	Net           *Network `json:"net,omitempty"` // netns mode only
 	GoEnv         []string `json:"go_env"`        // the Go settings sessions on hosts get
+	Owner         *Owner   `json:"owner,omitempty"` // nil: kept by the CLI until `testenv down`
 }
 
 // Host is one machine of the fleet.
@@ -89,7 +90,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	if err := checkPrerequisites(opts.Mode); err != nil {
 		return nil, err
 	}
-	f = &Fleet{ID: randomID(), Mode: opts.Mode}
+	f = &Fleet{ID: randomID(), Mode: opts.Mode, Owner: currentOwner()}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, f.Close())
@@ -99,11 +100,18 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	if err := f.makeDir(); err != nil {
 		return f, err
 	}
+	if err := f.save(); err != nil {
+		return f, err
+	}
 	if err := f.makeClientKey(); err != nil {
 		return f, err
 	}
 	if opts.Mode == Netns {
-		if f.Net, err = createNetwork(ctx, f.ID); err != nil {
+		f.Net, err = createNetwork(ctx, f.ID)
+		if err != nil {
+			return f, err
+		}
+		if err := f.save(); err != nil {
 			return f, err
 		}
 	}
@@ -118,7 +126,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		if h != nil {
 			f.Hosts = append(f.Hosts, h)
 		}
-		if err != nil {
+		if err := errors.Join(err, f.save()); err != nil {
 			return f, err
 		}
 	}

@@ -15,6 +15,13 @@ func New(t testing.TB, opts Options) *Fleet {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// Fleets of test processes that died (a timeout, a kill) are removed
+	// first, so they cannot pile up.
+	if reaped, err := ReapStale(); err != nil {
+		t.Logf("remove stale test fleets: %v", err)
+	} else if len(reaped) > 0 {
+		t.Logf("removed stale test fleets of dead processes: %v", reaped)
+	}
 	f, err := Start(ctx, opts)
 	var missing *MissingError
 	if errors.As(err, &missing) {
