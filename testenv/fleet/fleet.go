@@ -51,8 +51,8 @@ type Fleet struct {
 	ClientKeyPath string   `json:"client_key_path"` // private key every host accepts (0600)
 	Hosts         []*Host  `json:"hosts"`
 	Git           *Git     `json:"git"`
-	Net           *Network `json:"net,omitempty"` // netns mode only
-	GoEnv         []string `json:"go_env"`        // the Go settings sessions on hosts get
+	Net           *Network `json:"net,omitempty"`   // netns mode only
+	GoEnv         []string `json:"go_env"`          // the Go settings sessions on hosts get
 	Owner         *Owner   `json:"owner,omitempty"` // nil: kept by the CLI until `testenv down`
 }
 
