@@ -22,11 +22,12 @@ func (s *Server) addNode(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, err)
 		return
 	}
-	if !s.reserve(req.Name) {
+	release, ok := s.reserve(req.Name)
+	if !ok {
 		writeBusy(w, req.Name)
 		return
 	}
-	defer s.release(req.Name)
+	defer release()
 	ctx := r.Context()
 	if _, err := s.cfg.Registry.Get(ctx, req.Name); err == nil {
 		writeExists(w, req.Name)
@@ -37,6 +38,7 @@ func (s *Server) addNode(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p := s.newProgress(w, r, req.Name)
+	p.beforeEnd = release
 	p.node = "" // the node does not exist yet: progress lines read [queen] …
 	p.begin()
 	n := nodeOf(req)

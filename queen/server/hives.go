@@ -34,11 +34,12 @@ func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, err)
 		return
 	}
-	if !s.reserve(name) {
+	release, ok := s.reserve(name)
+	if !ok {
 		writeBusy(w, name)
 		return
 	}
-	defer s.release(name)
+	defer release()
 	err := s.cfg.Registry.Remove(r.Context(), name)
 	if errors.Is(err, hiveregistry.ErrNotFound) {
 		writeNotFound(w, name)

@@ -132,12 +132,13 @@ func (s *Server) installAll(ctx context.Context, nodes []api.Node, req api.Insta
 }
 
 func (s *Server) installNode(ctx context.Context, in *install.Installer, n api.Node, method string, p *progress) api.InstallResult {
-	if !s.reserve(n.NodeName) {
+	release, ok := s.reserve(n.NodeName)
+	if !ok {
 		return api.InstallResult{Node: n.NodeName, Result: api.ResultFailed, Phase: "start",
 			Error: &api.ErrorDetail{Code: api.CodeAlreadyExists, Message: "another operation on this node is running",
 				Hint: "wait for it to finish, then run install again"}}
 	}
-	defer s.release(n.NodeName)
+	defer release()
 	res := in.Install(ctx, n, method, func(level, phase, msg string, elapsed time.Duration) {
 		p.nodeEvent(n.NodeName, level, phase, msg, elapsed)
 	})
@@ -185,12 +186,14 @@ func (s *Server) nodeOp(w http.ResponseWriter, r *http.Request,
 	if !ok {
 		return
 	}
-	if !s.reserve(n.NodeName) {
+	release, ok := s.reserve(n.NodeName)
+	if !ok {
 		writeBusy(w, n.NodeName)
 		return
 	}
-	defer s.release(n.NodeName)
+	defer release()
 	p := s.newProgress(w, r, n.NodeName)
+	p.beforeEnd = release
 	p.begin()
 	err := op(r.Context(), s.installer(), n, func(level, phase, msg string, elapsed time.Duration) {
 		p.nodeEvent(n.NodeName, level, phase, msg, elapsed)

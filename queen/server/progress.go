@@ -22,6 +22,9 @@ type progress struct {
 	node   string // what the events name as their node; "" shows as [queen]
 	log    *slog.Logger
 	now    func() time.Time
+	// beforeEnd, if set, runs before the final answer goes out (e.g. to
+	// release the node's reservation).
+	beforeEnd func()
 }
 
 func (s *Server) newProgress(w http.ResponseWriter, r *http.Request, node string) *progress {
@@ -64,6 +67,7 @@ func (p *progress) nodeEvent(node, level, phase, msg string, elapsed time.Durati
 }
 
 func (p *progress) succeed(status int, msg string, result any) {
+	p.end()
 	p.log.Info(msg)
 	if !p.stream {
 		writeJSON(p.w, status, result)
@@ -77,12 +81,19 @@ func (p *progress) succeed(status int, msg string, result any) {
 }
 
 func (p *progress) fail(status int, d api.ErrorDetail) {
+	p.end()
 	p.log.Warn(d.Message, "code", d.Code)
 	if !p.stream {
 		writeError(p.w, status, d)
 		return
 	}
 	p.send(api.ErrorEvent(p.now().UnixMilli(), p.node, d))
+}
+
+func (p *progress) end() {
+	if p.beforeEnd != nil {
+		p.beforeEnd()
+	}
 }
 
 func (p *progress) send(ev api.Event) {

@@ -120,20 +120,21 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	})
 }
 
-// reserve marks name busy so that concurrent adds of one name give exactly
-// one winner; it returns false when the name is already busy.
-func (s *Server) reserve(name string) bool {
+// reserve marks name busy so that concurrent operations on one node (two
+// adds of one name, an install and an update) give one winner; it returns
+// false when the name is already busy. release is idempotent, so a handler
+// can both defer it and call it before its final event: a client that
+// reads the final event may start its next operation on the node at once.
+func (s *Server) reserve(name string) (release func(), ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pending[name] {
-		return false
+		return nil, false
 	}
 	s.pending[name] = true
-	return true
-}
-
-func (s *Server) release(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.pending, name)
+	return sync.OnceFunc(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.pending, name)
+	}), true
 }

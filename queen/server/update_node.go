@@ -24,16 +24,18 @@ func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, err)
 		return
 	}
-	if !s.reserve(name) {
+	release, ok := s.reserve(name)
+	if !ok {
 		writeBusy(w, name)
 		return
 	}
-	defer s.release(name)
+	defer release()
 	current, ok := s.lookup(w, r)
 	if !ok {
 		return
 	}
 	p := s.newProgress(w, r, name)
+	p.beforeEnd = release
 	p.begin()
 	changed := current
 	req.ApplyTo(&changed)
