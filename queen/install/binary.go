@@ -19,16 +19,11 @@ import (
 // binary makes sure P/bin/hive-agent is the agent of this install: built
 // from the checkout's commit, or the queen's prebuilt one uploaded.
 func (j *job) binary(ctx context.Context) error {
-	out, err := j.run(ctx, statusScript, j.node.InstallPath)
-	if err != nil {
-		return fmt.Errorf("look at the installed agent: %w", err)
-	}
-	state := keyValues(out)
-	fmt.Sscan(state["pid"], &j.oldPID)
+	fmt.Sscan(j.facts["pid"], &j.oldPID)
 	if j.method == MethodUpload {
-		return j.upload(ctx, state["binary"])
+		return j.upload(ctx)
 	}
-	return j.build(ctx, state["binary"])
+	return j.build(ctx, j.facts["binary"])
 }
 
 func (j *job) build(ctx context.Context, installed string) error {
@@ -73,7 +68,7 @@ var elfMachines = map[string]elf.Machine{
 // goArch maps `uname -m` to GOARCH, for the hint on a wrong binary.
 var goArch = map[string]string{"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
-func (j *job) upload(ctx context.Context, installedVersion string) error {
+func (j *job) upload(ctx context.Context) error {
 	local := j.in.AgentBinary
 	data, err := os.ReadFile(local)
 	if err != nil {
@@ -88,7 +83,7 @@ func (j *job) upload(ctx context.Context, installedVersion string) error {
 	p := j.node.InstallPath
 	have, _ := j.remoteSHA256(ctx, path.Join(p, "bin", "hive-agent"))
 	if have == want {
-		j.say(PhaseBinary, "hive-agent %s already uploaded", installedVersion)
+		j.say(PhaseBinary, "hive-agent already uploaded (sha256 %s)", want[:12])
 		return nil
 	}
 	j.say(PhaseBinary, "⬆️ uploading %s (%d MiB)", local, len(data)>>20)
@@ -158,6 +153,9 @@ func (j *job) sendVerified(ctx context.Context, data []byte, want string) (err e
 	if err := sc.PosixRename(tmp, path.Join(dir, "hive-agent")); err != nil {
 		return fmt.Errorf("rename %s into place: %w", tmp, err)
 	}
+	// The build stamp no longer describes the binary: a later build must
+	// not take the upload for its own.
+	_ = sc.Remove(path.Join(dir, "hive-agent.version"))
 	return nil
 }
 

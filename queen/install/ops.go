@@ -40,12 +40,12 @@ func (in *Installer) Start(ctx context.Context, n api.Node, report Reporter) err
 	_, err := runPhases(ctx, []phase{
 		{PhaseConnect, j.connect},
 		{PhaseStart, func(ctx context.Context) error {
-			out, err := j.run(ctx, statusScript, n.InstallPath)
+			out, err := j.run(ctx, agentStateScript, n.InstallPath)
 			if err != nil {
 				return err
 			}
 			state := keyValues(out)
-			if state["binary"] == "" {
+			if state["installed"] != "yes" {
 				return withHint(fmt.Sprintf("install it with `queen setup install --node %s`", n.NodeName),
 					"no agent is installed at %s", n.InstallPath)
 			}

@@ -14,7 +14,9 @@ echo "go=$(go version 2>/dev/null)"
 d=$p; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
 echo "free_kib=$(df -Pk "$d" | awk 'NR==2 {print $4}')"
 if [ -d "$d" ] && [ -w "$d" ]; then echo writable=yes; else echo writable=no; fi
-if [ -d "$p/.git" ]; then echo checkout=yes; else echo checkout=no; fi`
+if [ -d "$p/.git" ]; then echo checkout=yes; else echo checkout=no; fi
+` + agentFunctions + `echo "pid=$(agent_pid "$p")"
+echo "binary=$(cat "$p/bin/hive-agent.version" 2>/dev/null)"`
 
 // fetchScript makes $1 a checkout of branch $3 of repository $2 at its
 // newest commit and prints that commit. Install's own files (bin/, run/,
@@ -22,9 +24,15 @@ if [ -d "$p/.git" ]; then echo checkout=yes; else echo checkout=no; fi`
 const fetchScript = `set -e
 p=$1 url=$2 branch=$3
 if [ -d "$p/.git" ]; then
-  git -C "$p" remote set-url origin "$url"
-  git -C "$p" fetch --quiet origin "+refs/heads/$branch:refs/remotes/origin/$branch"
-  git -C "$p" checkout --quiet --force -B "$branch" "refs/remotes/origin/$branch"
+  # Fetch only when the branch moved, the origin changed or the tree is not clean.
+  remote=$(git -C "$p" ls-remote "$url" "refs/heads/$branch" | cut -f1)
+  [ -n "$remote" ] || { echo "branch $branch not found in $url" >&2; exit 1; }
+  if [ "$remote" != "$(git -C "$p" rev-parse HEAD)" ] || [ "$(git -C "$p" remote get-url origin)" != "$url" ] ||
+     [ "$(git -C "$p" rev-parse --abbrev-ref HEAD)" != "$branch" ] || [ -n "$(git -C "$p" status --porcelain --untracked-files=no)" ]; then
+    git -C "$p" remote set-url origin "$url"
+    git -C "$p" fetch --quiet origin "+refs/heads/$branch:refs/remotes/origin/$branch"
+    git -C "$p" checkout --quiet --force -B "$branch" "refs/remotes/origin/$branch"
+  fi
 else
   git clone --quiet --branch "$branch" -- "$url" "$p"
 fi
@@ -40,6 +48,7 @@ cd "$p"
 trap 'rm -f "$p/bin/$tmp"' EXIT
 go build -trimpath -ldflags "-X github.com/rbee-fleet/rbee/shared/version.Version=$version" -o "$p/bin/$tmp" ./hive-agent
 mv -f "$p/bin/$tmp" "$p/bin/hive-agent"
+echo "$version" > "$p/bin/hive-agent.version"
 trap - EXIT`
 
 // agentFunctions are shell functions shared by the agent scripts: the pid of
@@ -61,12 +70,11 @@ gone() {
 }
 `
 
-// statusScript prints the pid of the running agent of $1, or nothing, and
-// the version of the installed binary.
-const statusScript = agentFunctions + `p=$1
+// agentStateScript prints the pid of the running agent of $1 (or nothing)
+// and whether a binary is installed.
+const agentStateScript = agentFunctions + `p=$1
 echo "pid=$(agent_pid "$p")"
-echo "binary=$("$p/bin/hive-agent" version 2>/dev/null | awk '{print $2}')"
-echo "config_sha=$(sha256sum "$p/hive-agent.json" 2>/dev/null | cut -d' ' -f1)"`
+if [ -x "$p/bin/hive-agent" ]; then echo installed=yes; else echo installed=no; fi`
 
 // stopScript stops the agent of $1: SIGTERM, up to 15 s, then SIGKILL.
 const stopScript = agentFunctions + `p=$1

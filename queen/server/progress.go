@@ -61,7 +61,7 @@ func (p *progress) nodeEvent(node, level, phase, msg string, elapsed time.Durati
 	if node != p.node {
 		log = log.With("node", node)
 	}
-	log.Info(msg, "phase", phase, "level", level)
+	log.Info(msg, "phase", phase, "level", level, "elapsed_ms", elapsed.Milliseconds())
 	p.send(api.Event{TimeUnixMS: p.now().UnixMilli(), Level: level, Node: node, Phase: phase,
 		Message: msg, ElapsedMS: elapsed.Milliseconds()})
 }

@@ -200,8 +200,10 @@ func (n *Network) removeHost(h *Host) error {
 			errs = append(errs, err)
 		}
 	}
+	// Deleting the namespace deletes the link too, but asynchronously: it
+	// may vanish between the check and the delete.
 	if exists(ctx, "ip", "link", "show", h.Veth) {
-		if _, err := run(ctx, "ip", "link", "del", h.Veth); err != nil {
+		if _, err := run(ctx, "ip", "link", "del", h.Veth); err != nil && exists(ctx, "ip", "link", "show", h.Veth) {
 			errs = append(errs, err)
 		}
 	}
