@@ -70,19 +70,16 @@ var goArch = map[string]string{"x86_64": "amd64", "amd64": "amd64", "aarch64": "
 
 func (j *job) upload(ctx context.Context) error {
 	local := j.in.AgentBinary
-	data, err := os.ReadFile(local)
-	if err != nil {
+	agent := j.in.localAgent()
+	if agent.err != nil {
 		return withHint("build it next to the queen with `make build`, or install with `--method build`",
-			"read the prebuilt agent %s: %w", local, err)
+			"read the prebuilt agent %s: %w", local, agent.err)
 	}
 	if err := j.checkArch(local); err != nil {
 		return err
 	}
-	sum := sha256.Sum256(data)
-	want := hex.EncodeToString(sum[:])
-	p := j.node.InstallPath
-	have, _ := j.remoteSHA256(ctx, path.Join(p, "bin", "hive-agent"))
-	if have == want {
+	data, want := agent.data, agent.sha256
+	if j.facts["binary_sha256"] == want {
 		j.say(PhaseBinary, "hive-agent already uploaded (sha256 %s)", want[:12])
 		return nil
 	}
@@ -92,6 +89,16 @@ func (j *job) upload(ctx context.Context) error {
 	}
 	j.made = MethodUpload
 	return nil
+}
+
+// localAgent reads the prebuilt agent and its SHA-256 once per Installer.
+func (in *Installer) localAgent() localAgent {
+	in.agentOnce.Do(func() {
+		data, err := os.ReadFile(in.AgentBinary)
+		sum := sha256.Sum256(data)
+		in.agent = localAgent{data: data, sha256: hex.EncodeToString(sum[:]), err: err}
+	})
+	return in.agent
 }
 
 // checkArch refuses a prebuilt agent that cannot run on the node.

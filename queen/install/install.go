@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/rbee-fleet/rbee/provision"
@@ -45,6 +46,16 @@ type Installer struct {
 	// HeartbeatTimeout bounds the wait for a started agent's first
 	// heartbeat; 0 means 60 s.
 	HeartbeatTimeout time.Duration
+
+	agentOnce sync.Once // reads AgentBinary once for all nodes of an install
+	agent     localAgent
+}
+
+// localAgent is the prebuilt agent that upload sends.
+type localAgent struct {
+	data   []byte
+	sha256 string
+	err    error
 }
 
 // Method names.

@@ -103,12 +103,17 @@ func keyValues(out string) map[string]string {
 var minFreeKiB = map[string]int64{MethodBuild: 512 << 10, MethodUpload: 64 << 10}
 
 func (j *job) probe(ctx context.Context) error {
-	out, err := j.run(ctx, probeScript, j.node.InstallPath)
+	sha := ""
+	if j.method == MethodUpload || j.method == MethodAuto {
+		sha = "sha" // only an upload compares the installed binary's hash
+	}
+	out, err := j.run(ctx, probeScript, j.node.InstallPath, j.node.GitRepoURL, j.node.GitBranch, sha)
 	if err != nil {
 		return fmt.Errorf("probe the node: %w", err)
 	}
 	j.facts = keyValues(out)
 	f := j.facts
+	f["os"], f["arch"], _ = strings.Cut(f["os_arch"], " ")
 	j.say(PhaseProbe, "%s/%s, %s, %s", f["os"], f["arch"], orMissing(f["git"], "git"), orMissing(f["go"], "go"))
 	if f["git"] == "" {
 		return withHint("install git on the node (e.g. `sudo apt-get install git`), then run install again",
@@ -145,6 +150,11 @@ func orMissing(v, what string) string {
 }
 
 func (j *job) fetch(ctx context.Context) error {
+	if head := j.facts["current"]; len(head) == 40 {
+		j.commit = head
+		j.say(PhaseFetch, "checkout is at the head of %s (%s)", j.node.GitBranch, short(head))
+		return nil
+	}
 	verb := "cloning"
 	if j.facts["checkout"] == "yes" {
 		verb = "fetching"
