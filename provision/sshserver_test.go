@@ -155,8 +155,10 @@ func (s *testServer) session(nch ssh.NewChannel) {
 		case "exec":
 			var msg struct{ Command string }
 			ssh.Unmarshal(req.Payload, &msg)
-			proc = s.start(ch, msg.Command, done)
+			replied := make(chan struct{})
+			proc = s.start(ch, msg.Command, done, replied)
 			req.Reply(proc != nil, nil)
+			close(replied)
 		case "subsystem":
 			req.Reply(true, nil)
 			srv, err := sftp.NewServer(ch, sftp.WithServerWorkingDirectory(s.home))
@@ -179,8 +181,9 @@ func (s *testServer) session(nch ssh.NewChannel) {
 }
 
 // start runs command with /bin/sh in its own process group and reports its
-// exit on ch when it ends.
-func (s *testServer) start(ch ssh.Channel, command string, done chan<- struct{}) *exec.Cmd {
+// exit on ch when it ends, but not before the exec request was answered
+// (replied closed): a client must see the reply before the exit status.
+func (s *testServer) start(ch ssh.Channel, command string, done chan<- struct{}, replied <-chan struct{}) *exec.Cmd {
 	proc := exec.Command("/bin/sh", "-c", command)
 	proc.Dir = s.home
 	proc.Env = []string{"HOME=" + s.home, "PATH=" + os.Getenv("PATH")}
@@ -195,6 +198,7 @@ func (s *testServer) start(ch ssh.Channel, command string, done chan<- struct{})
 	go func() {
 		defer close(done)
 		proc.Wait()
+		<-replied
 		sendExit(ch, proc.ProcessState)
 		ch.Close()
 	}()
