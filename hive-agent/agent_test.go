@@ -27,23 +27,15 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/testenv/gobuild"
 )
 
 // testVersion is stamped into the test binary.
 const testVersion = "testver0a1b2c"
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	agentBin  string
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	gobuild.Cleanup()
 	os.Exit(code)
 }
 
@@ -302,22 +294,7 @@ func TestServeUsage(t *testing.T) {
 // with testVersion.
 func buildAgent(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "hive-agent-test-")
-		if buildErr != nil {
-			return
-		}
-		agentBin = filepath.Join(binDir, "hive-agent")
-		out, err := exec.Command("go", "build", "-o", agentBin,
-			"-ldflags", "-X github.com/rbee-fleet/rbee/shared/version.Version="+testVersion, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build hive-agent: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return agentBin
+	return filepath.Join(gobuild.Binaries(t, gobuild.VersionFlag(testVersion), "."), "hive-agent")
 }
 
 // agent is a running `hive-agent serve`.

@@ -23,42 +23,20 @@ import (
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/testenv/fleet"
-)
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	queenBin  string
-	buildErr  error
+	"github.com/rbee-fleet/rbee/testenv/gobuild"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	gobuild.Cleanup()
 	os.Exit(code)
 }
 
-// buildQueen builds the queen binary once per test binary.
+// buildQueen builds the queen once per test binary, with the agent next to
+// it, where install's upload finds it.
 func buildQueen(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "queen-e2e-")
-		if buildErr != nil {
-			return
-		}
-		// The agent goes next to the queen, where install's upload finds it.
-		queenBin = filepath.Join(binDir, "queen")
-		out, err := exec.Command("go", "build", "-o", binDir+"/", ".", "../hive-agent").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build queen and hive-agent: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return queenBin
+	return filepath.Join(gobuild.Binaries(t, "", ".", "../hive-agent"), "queen")
 }
 
 // daemon is a `queen serve` process.

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,34 +22,13 @@ import (
 	"github.com/rbee-fleet/rbee/queen/server"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/testenv/fleet"
+	"github.com/rbee-fleet/rbee/testenv/gobuild"
 )
 
-var (
-	agentOnce sync.Once
-	agentBin  string
-	agentErr  error
-)
-
-// buildAgent builds the hive-agent binary once per test binary, for upload.
+// buildAgent builds the hive-agent once per test binary, for upload.
 func buildAgent(t testing.TB) string {
 	t.Helper()
-	agentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rbee-agent-bin-")
-		if err != nil {
-			agentErr = err
-			return
-		}
-		agentBin = filepath.Join(dir, "hive-agent")
-		out, err := exec.Command("go", "build", "-ldflags", "-X github.com/rbee-fleet/rbee/shared/version.Version=uploadtest01",
-			"-o", agentBin, "../../hive-agent").CombinedOutput()
-		if err != nil {
-			agentErr = fmt.Errorf("build hive-agent: %v\n%s", err, out)
-		}
-	})
-	if agentErr != nil {
-		t.Fatal(agentErr)
-	}
-	return agentBin
+	return filepath.Join(gobuild.Binaries(t, gobuild.VersionFlag("uploadtest01"), "../../hive-agent"), "hive-agent")
 }
 
 // installQueen is an in-process queen listening where the fleet's hosts

@@ -2,14 +2,13 @@ package server_test
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/rbee-fleet/rbee/testenv/gobuild"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if agentBin != "" {
-		os.RemoveAll(filepath.Dir(agentBin))
-	}
+	gobuild.Cleanup()
 	os.Exit(code)
 }
