@@ -8,8 +8,8 @@ LDFLAGS := -X github.com/rbee-fleet/rbee/shared/version.Version=$(VERSION)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build queen and hive-agent into bin/
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./queen ./hive-agent
+build: ## build queen, hive-agent and rbee-worker into bin/
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./queen ./hive-agent ./hive-agent/rbee-worker
 
 test: fmt-check vet ## gofmt check, go vet, and every test with the race detector
 	$(GO) test -race -timeout 20m ./...

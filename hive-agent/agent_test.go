@@ -65,14 +65,16 @@ func TestHealthAnswersWithVersion(t *testing.T) {
 		t.Errorf("GET /v1/health: %s %+v, want 200 %+v", resp.Status, got, want)
 	}
 
-	resp, err = http.Get("http://" + a.listen + "/v1/workers/list")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body api.ErrorBody
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusNotFound || body.Error.Code != api.CodeNotFound {
-		t.Errorf("unknown route: %s %+v (decode: %v), want 404 NOT_FOUND", resp.Status, body, err)
+	for path, want := range map[string]int{"/v1/nope": http.StatusNotFound, "/v1/workers/list": http.StatusUnauthorized} {
+		resp, err = http.Get("http://" + a.listen + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body api.ErrorBody
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != want || body.Error.Code == "" {
+			t.Errorf("GET %s: %s %+v (decode: %v), want %d with an error body", path, resp.Status, body, err, want)
+		}
 	}
 }
 

@@ -22,6 +22,7 @@ const (
 
 type cli struct {
 	Serve   serveCmd   `cmd:"" help:"Run the agent: serve its HTTP API and heartbeat to the queen."`
+	Devices devicesCmd `cmd:"" help:"Print the CPU, the NVIDIA GPUs and the capabilities they give (--json for the API document)."`
 	Version versionCmd `cmd:"" help:"Print the version of hive-agent."`
 }
 

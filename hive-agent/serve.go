@@ -8,13 +8,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rbee-fleet/rbee/hive-agent/agentconfig"
+	"github.com/rbee-fleet/rbee/hive-agent/devices"
 	"github.com/rbee-fleet/rbee/hive-agent/pidfile"
 	"github.com/rbee-fleet/rbee/hive-agent/relay"
 	"github.com/rbee-fleet/rbee/hive-agent/server"
+	"github.com/rbee-fleet/rbee/hive-agent/supervisor"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/shared/version"
 )
@@ -53,13 +57,18 @@ func (s *serveCmd) Run(ctx context.Context) error {
 			log.Warn("pid file left behind; remove it by hand", "path", pidPath, "err", err)
 		}
 	}()
-	return serve(ctx, log, cfg, ln)
+	return serve(ctx, log, cfg, s.Config, ln)
 }
 
-// serve runs the HTTP API on ln and the heartbeat until ctx ends or the
-// server fails, then stops the heartbeat and shuts the server down.
-func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, ln net.Listener) error {
-	hb, err := relay.NewHeartbeat(relay.Config{
+// serve runs the HTTP API on ln, the workers and the heartbeat until ctx
+// ends or the server fails; then it stops the workers (deregistering
+// them), the heartbeat and the server.
+func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPath string, ln net.Listener) error {
+	detect := func(ctx context.Context) api.Devices { return devices.Detect(ctx, log) }
+	devs := detect(ctx)
+	log.Info("devices detected", "capabilities", strings.Join(devs.Capabilities, ","), "cpu_cores", devs.CPU.Cores)
+	var sup *supervisor.Supervisor
+	rl, err := relay.New(relay.Config{
 		QueenURL: cfg.QueenURL,
 		NodeName: cfg.NodeName,
 		Token:    cfg.HiveToken,
@@ -68,20 +77,47 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, ln net.Li
 			PID:          os.Getpid(),
 			StartedUnix:  time.Now().Unix(),
 			Listen:       cfg.Listen,
-			Capabilities: []string{"cpu"},
+			Capabilities: devs.Capabilities,
 		},
+		Snapshot: func() []api.Worker { return sup.Snapshot() },
 	}, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	dir := filepath.Dir(configPath)
+	sup = supervisor.New(supervisor.Config{
+		Node:        cfg.NodeName,
+		Backends:    cfg.Backends,
+		PortMin:     cfg.WorkerPortMin,
+		PortMax:     cfg.WorkerPortMax,
+		WorkerHost:  cfg.WorkerHost,
+		CallbackURL: callbackURL(ln.Addr()),
+		StateFile:   filepath.Join(dir, "run", "workers.json"),
+		LogDir:      filepath.Join(dir, "logs", "workers"),
+		Devices:     detect,
+		Relay:       rl,
+		Log:         log,
+		StopGrace:   time.Duration(cfg.WorkerStopGraceMS) * time.Millisecond,
+	})
+	if adopted, ended, err := sup.Adopt(ctx); err != nil {
+		ln.Close()
+		return err
+	} else if adopted+ended > 0 {
+		log.Info("dealt with the workers of the previous agent", "adopted", adopted, "ended", ended)
+	}
+	srv := &http.Server{
+		Handler: server.Handler(server.Config{
+			Workers: sup, Devices: detect, QueenTokenSHA256: cfg.QueenTokenSHA256,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	beatCtx, stopBeats := context.WithCancel(ctx)
+	beatCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { hb.Run(beatCtx) })
+	wg.Go(func() { rl.Run(beatCtx) })
 	log.Info("hive-agent serving", "version", version.String(), "listen", ln.Addr().String(), "pid", os.Getpid())
 
 	var result error
@@ -91,6 +127,9 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, ln net.Li
 	case <-ctx.Done():
 		log.Info("shutting down; send the signal again to exit at once")
 	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sup.StopGrace()+2*time.Second)
+	sup.StopAll(stopCtx)
+	cancel()
 	stopBeats()
 	wg.Wait()
 	if err := shutdown(context.WithoutCancel(ctx), srv); err != nil && result == nil {
@@ -100,6 +139,16 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, ln net.Li
 		log.Info("hive-agent stopped")
 	}
 	return result
+}
+
+// callbackURL returns the ready callback URL workers on this node use: the
+// listen address, with loopback for an unspecified one.
+func callbackURL(addr net.Addr) string {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/v1/workers/ready"
 }
 
 // shutdown stops the HTTP server, waiting at most shutdownTimeout for open

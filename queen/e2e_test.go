@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 // it, where install's upload finds it.
 func buildQueen(t testing.TB) string {
 	t.Helper()
-	return filepath.Join(gobuild.Binaries(t, "", ".", "../hive-agent"), "queen")
+	return filepath.Join(gobuild.Binaries(t, "", ".", "../hive-agent", "../hive-agent/rbee-worker"), "queen")
 }
 
 // daemon is a `queen serve` process.

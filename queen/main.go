@@ -28,6 +28,7 @@ type cli struct {
 	Serve   serveCmd   `cmd:"" help:"Run the queen daemon."`
 	Setup   setupCmd   `cmd:"" help:"Register, check and remove hive nodes."`
 	Hive    hiveCmd    `cmd:"" help:"Start, stop and check the hive agent of a node."`
+	Workers workersCmd `cmd:"" help:"List, spawn and stop inference workers."`
 	Version versionCmd `cmd:"" help:"Print the version of queen."`
 }
 

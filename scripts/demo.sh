@@ -2,9 +2,10 @@
 # The local demo fleet: starts 3 loopback OpenSSH hosts with testenv and a
 # queen on a temporary data dir, registers every host with
 # `queen setup add-node`, preflights one, installs the hive agent on all of
-# them (git clone + go build on each host), shows their status, then stops
-# everything it started (also on Ctrl-C). Every command it runs is printed
-# first.
+# them (git clone + go build on each host), shows their status, spawns one
+# reference worker per node, lists the workers, sends one completion to a
+# worker through its URL, stops one worker, then stops everything it
+# started (also on Ctrl-C). Every command it runs is printed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ bash scripts/install-deps.sh || { echo "demo: install the missing packages above
 state=$(mktemp -d "${TMPDIR:-/tmp}/rbee-demo.XXXXXX")
 queen_pid=""
 say() { printf '\n$ %s\n' "$*"; }
-run() { say "$@"; "$@"; }
+run() { printf '\n$'; printf ' %q' "$@"; printf '\n'; "$@"; }
 cleanup() {
   if [[ -n ${RBEE_QUEEN_URL:-} ]]; then
     for name in host-1 host-2 host-3; do
@@ -61,3 +62,20 @@ run ./bin/queen setup install --all
 run ./bin/queen setup install --all   # again: nothing to do, every node is up to date
 run ./bin/queen hive status --node host-1
 run ./bin/queen setup list-nodes
+
+for name in host-1 host-2 host-3; do
+  run ./bin/queen workers spawn --node "$name" --model hf:rbee/demo-tiny --ready-timeout 1m
+done
+run ./bin/queen workers list
+run ./bin/queen workers list --node host-2 --state idle
+
+worker_url=$(./bin/queen --json workers list --node host-1 | grep -o '"url": *"[^"]*"' | head -1 | cut -d'"' -f4)
+worker_id=$(./bin/queen --json workers list --node host-1 | grep -o '"worker_id": *"[^"]*"' | head -1 | cut -d'"' -f4)
+run curl -sS --max-time 10 -H 'Content-Type: application/json' \
+  -d '{"model":"hf:rbee/demo-tiny","prompt":"Why do bees dance?","max_tokens":12}' "$worker_url/v1/completions"
+echo
+run ./bin/queen workers stop --id "$worker_id"
+run ./bin/queen workers list
+echo
+echo "demo: done; stopping everything it started"
+

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what rbee's tests and demo need when it is missing: sshd and ssh
-# (openssh-server, openssh-client), git, ip (iproute2) and useradd (passwd).
+# (openssh-server, openssh-client), git, ip (iproute2), useradd (passwd)
+# and curl (the demo's completion request).
 # As root it uses apt-get; as another user it prints the command to run and
 # exits non-zero only if something needed is missing. Quiet when all is there.
 set -euo pipefail
@@ -11,6 +12,7 @@ declare -A need=(
   [git]=git
   [ip]=iproute2
   [useradd]=passwd
+  [curl]=curl
 )
 
 missing=()

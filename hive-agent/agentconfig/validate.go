@@ -3,6 +3,7 @@ package agentconfig
 import (
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -77,10 +78,84 @@ func Validate(cfg api.AgentConfig) error {
 	if validPort(cfg.WorkerPortMin) && validPort(cfg.WorkerPortMax) && cfg.WorkerPortMin > cfg.WorkerPortMax {
 		add(&api.FieldError{Field: "worker_port_min", Value: strconv.Itoa(cfg.WorkerPortMin), Rule: rulePortOrder})
 	}
+	for i, b := range cfg.Backends {
+		add(checkBackend(i, b, cfg.Backends[:i]))
+	}
+	add(checkWorkerHost(cfg.WorkerHost))
+	add(checkSHA256("queen_token_sha256", cfg.QueenTokenSHA256))
+	if cfg.WorkerStopGraceMS < 0 {
+		add(&api.FieldError{Field: "worker_stop_grace_ms", Value: strconv.FormatInt(cfg.WorkerStopGraceMS, 10), Rule: "must not be negative"})
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return errs
+}
+
+// Rules of the worker fields.
+const (
+	ruleBackendCommand = "must be a non-empty argv list whose first element is an absolute path or a program name"
+	ruleBackendDup     = "must not repeat a backend name"
+	rulePlaceholder    = "has an unknown {placeholder}; the known ones are {worker_id} {model_ref} {backend} {device} {port} {callback_url}"
+	ruleWorkerHost     = "must be a host name or IP address without port, e.g. 10.0.0.2"
+	ruleSHA256         = "must be 64 lowercase hex digits"
+)
+
+func checkBackend(i int, b api.Backend, before []api.Backend) *api.FieldError {
+	field := "backends[" + strconv.Itoa(i) + "]"
+	if fe, ok := api.AsFieldError(api.ValidateBackendName(b.Name)); ok {
+		return &api.FieldError{Field: field + ".name", Value: fe.Value, Rule: fe.Rule}
+	}
+	for _, o := range before {
+		if o.Name == b.Name {
+			return &api.FieldError{Field: field + ".name", Value: b.Name, Rule: ruleBackendDup}
+		}
+	}
+	if len(b.Command) == 0 || strings.TrimSpace(b.Command[0]) == "" {
+		return &api.FieldError{Field: field + ".command", Rule: ruleBackendCommand}
+	}
+	for _, arg := range append(slices.Clone(b.Command), b.HealthURL) {
+		if unknownPlaceholder(arg) {
+			return &api.FieldError{Field: field + ".command", Value: arg, Rule: rulePlaceholder}
+		}
+	}
+	if b.DeviceKind != "" && b.DeviceKind != api.BackendCPU && b.DeviceKind != api.BackendCUDA {
+		return &api.FieldError{Field: field + ".device_kind", Value: b.DeviceKind, Rule: "must be cpu or cuda"}
+	}
+	if b.SlotsTotal < 0 {
+		return &api.FieldError{Field: field + ".slots_total", Value: strconv.Itoa(b.SlotsTotal), Rule: "must not be negative"}
+	}
+	return nil
+}
+
+// unknownPlaceholder reports whether arg holds a {word} that is not one of
+// api.Placeholders.
+func unknownPlaceholder(arg string) bool {
+	for _, ph := range api.Placeholders {
+		arg = strings.ReplaceAll(arg, ph, "")
+	}
+	open := strings.IndexByte(arg, '{')
+	return open >= 0 && strings.IndexByte(arg[open:], '}') > 0
+}
+
+func checkWorkerHost(host string) *api.FieldError {
+	if host == "" {
+		return nil
+	}
+	if strings.ContainsAny(host, ":/ @") && net.ParseIP(host) == nil || strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return &api.FieldError{Field: "worker_host", Value: host, Rule: ruleWorkerHost}
+	}
+	return nil
+}
+
+func checkSHA256(field, v string) *api.FieldError {
+	if v == "" {
+		return nil
+	}
+	if len(v) != 64 || strings.Trim(v, "0123456789abcdef") != "" {
+		return &api.FieldError{Field: field, Rule: ruleSHA256}
+	}
+	return nil
 }
 
 func checkNodeName(name string) *api.FieldError {

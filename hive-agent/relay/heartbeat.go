@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -33,41 +34,53 @@ type Config struct {
 	NodeName string
 	// Token is the hive token; it goes in the Authorization header only.
 	Token string
-	// Beat is the body sent on every heartbeat.
+	// Beat is the body sent on every heartbeat; its Workers come from
+	// Snapshot.
 	Beat api.HeartbeatRequest
+	// Snapshot returns the agent's workers for each heartbeat; nil means
+	// none.
+	Snapshot func() []api.Worker
 }
 
-// Heartbeat sends the agent's heartbeats to the queen.
-type Heartbeat struct {
-	client *retryablehttp.Client
-	url    string
-	token  string
-	body   []byte
-	node   string
-	log    *slog.Logger
+// Relay is the agent's one line to the queen: heartbeats with the worker
+// snapshot, and worker register, update and remove events. It sends one
+// request at a time, so the queen sees events and snapshots in the order
+// they happened and a snapshot never undoes a later event.
+type Relay struct {
+	client   *retryablehttp.Client
+	base     string
+	url      string
+	token    string
+	beat     api.HeartbeatRequest
+	snapshot func() []api.Worker
+	node     string
+	log      *slog.Logger
+
+	mu sync.Mutex // one request at a time
 }
 
-// NewHeartbeat returns the heartbeat of the agent described by cfg, which
-// logs to log.
-func NewHeartbeat(cfg Config, log *slog.Logger) (*Heartbeat, error) {
-	body, err := json.Marshal(cfg.Beat)
-	if err != nil {
+// New returns the relay of the agent described by cfg, which logs to log.
+func New(cfg Config, log *slog.Logger) (*Relay, error) {
+	if _, err := json.Marshal(cfg.Beat); err != nil {
 		return nil, fmt.Errorf("encode heartbeat: %w", err)
 	}
-	return &Heartbeat{
-		client: newClient(log),
-		url:    strings.TrimRight(cfg.QueenURL, "/") + "/v1/hives/" + url.PathEscape(cfg.NodeName) + "/heartbeat",
-		token:  cfg.Token,
-		body:   body,
-		node:   cfg.NodeName,
-		log:    log,
+	base := strings.TrimRight(cfg.QueenURL, "/")
+	return &Relay{
+		client:   newClient(log),
+		base:     base,
+		url:      base + "/v1/hives/" + url.PathEscape(cfg.NodeName) + "/heartbeat",
+		token:    cfg.Token,
+		beat:     cfg.Beat,
+		snapshot: cfg.Snapshot,
+		node:     cfg.NodeName,
+		log:      log,
 	}, nil
 }
 
 // Run beats at once, then after each answer waits the interval the queen
 // asked for (DefaultInterval until it answers), until ctx is done. Failures
 // never stop it: it logs each change of outcome once and keeps beating.
-func (h *Heartbeat) Run(ctx context.Context) {
+func (h *Relay) Run(ctx context.Context) {
 	interval := DefaultInterval
 	last := outcomeNone
 	timer := time.NewTimer(0)
@@ -90,31 +103,64 @@ func (h *Heartbeat) Run(ctx context.Context) {
 	}
 }
 
-// Send posts one heartbeat under its own timeout and returns the queen's
-// answer. A non-2xx answer is a [*StatusError].
-func (h *Heartbeat) Send(ctx context.Context) (api.HeartbeatResponse, error) {
+// Send posts one heartbeat, with the worker snapshot taken while no event
+// is in flight, under its own timeout and returns the queen's answer. A
+// non-2xx answer is a [*StatusError].
+func (h *Relay) Send(ctx context.Context) (api.HeartbeatResponse, error) {
 	var ans api.HeartbeatResponse
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	beat := h.beat
+	if h.snapshot != nil {
+		beat.Workers = h.snapshot()
+	}
+	if beat.Workers == nil {
+		beat.Workers = []api.Worker{}
+	}
+	err := h.do(ctx, http.MethodPost, h.url, beat, &ans)
+	if err != nil {
+		return ans, fmt.Errorf("send heartbeat: %w", err)
+	}
+	return ans, nil
+}
+
+// do sends one request with body as JSON (nil: none) under requestTimeout
+// and decodes a 2xx answer into ans (nil: ignored). The caller holds h.mu.
+func (h *Relay) do(ctx context.Context, method, u string, body, ans any) error {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, h.url, h.body)
-	if err != nil {
-		return ans, fmt.Errorf("build heartbeat request: %w", err)
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, u, data)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Bearer "+h.token)
 	req.Header.Set("User-Agent", "hive-agent/"+version.String())
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return ans, fmt.Errorf("send heartbeat: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return ans, statusError(resp)
+		return statusError(resp)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(&ans); err != nil {
-		return ans, fmt.Errorf("decode heartbeat answer: %w", err)
+	if ans == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		return nil
 	}
-	return ans, nil
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(ans); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	return nil
 }
 
 // statusError reads the queen's error body, if any, into a StatusError.
@@ -158,7 +204,7 @@ func classify(err error) outcome {
 // report logs a heartbeat that ended with err when its outcome differs from
 // last, so an outage or a rejected token is logged once, and returns the
 // new outcome.
-func (h *Heartbeat) report(last outcome, err error, interval time.Duration) outcome {
+func (h *Relay) report(last outcome, err error, interval time.Duration) outcome {
 	now := classify(err)
 	if err != nil {
 		h.log.Debug("heartbeat failed", "err", err)
@@ -180,7 +226,7 @@ func (h *Heartbeat) report(last outcome, err error, interval time.Duration) outc
 	return now
 }
 
-func (h *Heartbeat) logAccepted(last outcome, interval time.Duration) {
+func (h *Relay) logAccepted(last outcome, interval time.Duration) {
 	switch last {
 	case outcomeNone:
 		h.log.Info("first heartbeat accepted", "interval", interval)

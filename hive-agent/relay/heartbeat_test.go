@@ -151,9 +151,9 @@ func (q *queen) last() request {
 	return q.reqs[len(q.reqs)-1]
 }
 
-func newTestHeartbeat(t *testing.T, queenURL string, log *slog.Logger) *Heartbeat {
+func newTestHeartbeat(t *testing.T, queenURL string, log *slog.Logger) *Relay {
 	t.Helper()
-	hb, err := NewHeartbeat(Config{
+	hb, err := New(Config{
 		QueenURL: queenURL,
 		NodeName: "gpu-1",
 		Token:    testToken,

@@ -1,11 +1,23 @@
-// Package server is the hive agent's HTTP API (DESIGN §3). For now it
-// answers GET /v1/health; every other route is a JSON 404.
+// Package server is the hive agent's HTTP API (DESIGN §3): health and
+// metrics for anyone; devices, spawn, list and stop for the queen (with the
+// token whose SHA-256 the agent config holds); the ready callback for
+// workers (with their own token).
 package server
 
 import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 
+	"github.com/rbee-fleet/rbee/hive-agent/supervisor"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/shared/version"
 )
@@ -13,11 +25,49 @@ import (
 // maxShownPath bounds how much of an unknown path a 404 echoes.
 const maxShownPath = 128
 
+// maxBody is the request body limit (DESIGN §3).
+const maxBody = 1 << 20
+
+// Workers is what the routes need of the supervisor.
+type Workers interface {
+	Spawn(ctx context.Context, req api.SpawnWorkerRequest) (api.Worker, error)
+	Stop(ctx context.Context, id string) (api.Worker, error)
+	List() []api.Worker
+	Ready(ctx context.Context, token string, cb api.ReadyCallback) error
+}
+
+// Config is what the handler serves.
+type Config struct {
+	// Workers runs the workers; nil serves health only.
+	Workers Workers
+	// Devices detects the node's devices.
+	Devices func(ctx context.Context) api.Devices
+	// QueenTokenSHA256 is the hex SHA-256 of the token the queen presents;
+	// "" refuses every queen route.
+	QueenTokenSHA256 string
+}
+
+type handler struct {
+	cfg     Config
+	spawns  atomic.Int64
+	refused atomic.Int64
+}
+
 // Handler returns the agent's routes.
-func Handler() http.Handler {
+func Handler(cfg Config) http.Handler {
+	h := &handler{cfg: cfg}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", health)
 	mux.HandleFunc("/", notFound)
+	if cfg.Workers == nil {
+		return mux
+	}
+	mux.HandleFunc("GET /metrics", h.metrics)
+	mux.Handle("GET /v1/devices", h.queen(h.devices))
+	mux.Handle("POST /v1/workers/spawn", h.queen(h.spawn))
+	mux.Handle("GET /v1/workers/list", h.queen(h.list))
+	mux.Handle("POST /v1/workers/{id}/stop", h.queen(h.stop))
+	mux.HandleFunc("POST /v1/workers/ready", h.ready)
 	return mux
 }
 
@@ -30,16 +80,145 @@ func health(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
+// queen lets a request through only with the queen's token.
+func (h *handler) queen(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(token))
+		if !ok || token == "" || h.cfg.QueenTokenSHA256 == "" ||
+			subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(h.cfg.QueenTokenSHA256)) != 1 {
+			h.refused.Add(1)
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeError(w, http.StatusUnauthorized, api.ErrorDetail{Code: api.CodeUnauthorized,
+				Message: "missing or wrong queen token",
+				Hint:    "only the queen calls these routes; re-run `queen setup install` for this node if the queen is refused"})
+			return
+		}
+		next(w, r)
+	})
+}
+
+func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.cfg.Devices(r.Context()))
+}
+
+func (h *handler) spawn(w http.ResponseWriter, r *http.Request) {
+	var req api.SpawnWorkerRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	h.spawns.Add(1)
+	wk, err := h.cfg.Workers.Spawn(r.Context(), req)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, wk)
+}
+
+func (h *handler) list(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, api.WorkerList{Workers: h.cfg.Workers.List()})
+}
+
+func (h *handler) stop(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := api.ValidateWorkerID(id); err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidField, Message: err.Error(),
+			Hint: "list the workers with `queen workers list`"})
+		return
+	}
+	wk, err := h.cfg.Workers.Stop(r.Context(), id)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wk)
+}
+
+// ready takes a worker's ready callback; the supervisor checks its token.
+func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	var cb api.ReadyCallback
+	if !decode(w, r, &cb) {
+		return
+	}
+	if err := api.ValidateWorkerID(cb.ID); err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidField, Message: err.Error(),
+			Hint: "send the --worker-id the agent started you with"})
+		return
+	}
+	if err := h.cfg.Workers.Ready(r.Context(), token, cb); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "worker " + cb.ID + " ready"})
+}
+
+func (h *handler) metrics(w http.ResponseWriter, _ *http.Request) {
+	counts := map[string]int{}
+	for _, wk := range h.cfg.Workers.List() {
+		counts[wk.State]++
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintln(w, "# HELP rbee_agent_workers Workers of this agent by state.")
+	fmt.Fprintln(w, "# TYPE rbee_agent_workers gauge")
+	for _, st := range api.WorkerStates() {
+		fmt.Fprintf(w, "rbee_agent_workers{state=%q} %d\n", st, counts[st])
+	}
+	fmt.Fprintln(w, "# HELP rbee_agent_spawns_total Spawn requests taken.")
+	fmt.Fprintln(w, "# TYPE rbee_agent_spawns_total counter")
+	fmt.Fprintf(w, "rbee_agent_spawns_total %d\n", h.spawns.Load())
+	fmt.Fprintln(w, "# HELP rbee_agent_unauthorized_total Queen routes refused for a missing or wrong token.")
+	fmt.Fprintln(w, "# TYPE rbee_agent_unauthorized_total counter")
+	fmt.Fprintf(w, "rbee_agent_unauthorized_total %d\n", h.refused.Load())
+}
+
 func notFound(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if len(path) > maxShownPath {
 		path = path[:maxShownPath] + "…"
 	}
-	writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: api.ErrorDetail{
+	writeError(w, http.StatusNotFound, api.ErrorDetail{
 		Code:    api.CodeNotFound,
 		Message: "no route " + r.Method + " " + path + " on the hive agent",
-		Hint:    "the agent serves GET /v1/health; see DESIGN §3",
-	}})
+		Hint:    "see DESIGN §3 for the agent's routes",
+	})
+}
+
+// decode reads a JSON body of at most maxBody into v, or answers 400/413.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
+		err = errors.New("more than one JSON value")
+	}
+	if err == nil {
+		return true
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeError(w, http.StatusRequestEntityTooLarge, api.ErrorDetail{Code: api.CodeBodyTooLarge,
+			Message: "request body over 1 MiB", Hint: "send a smaller body"})
+		return false
+	}
+	writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidJSON,
+		Message: "request body is not the expected JSON: " + err.Error(), Hint: "see DESIGN §6 for the bodies"})
+	return false
+}
+
+// writeErr answers a supervisor error with its status, anything else
+// (a cancelled spawn) with 503.
+func writeErr(w http.ResponseWriter, err error) {
+	if se, ok := errors.AsType[*supervisor.Error](err); ok {
+		writeError(w, se.Status, se.Detail)
+		return
+	}
+	writeError(w, http.StatusServiceUnavailable, api.ErrorDetail{Code: api.CodeHiveNotOnline,
+		Message: err.Error(), Hint: "try again"})
+}
+
+func writeError(w http.ResponseWriter, status int, d api.ErrorDetail) {
+	writeJSON(w, status, api.ErrorBody{Error: d})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestHealth(t *testing.T) {
-	srv := httptest.NewServer(Handler())
+	srv := httptest.NewServer(Handler(Config{}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/v1/health")
 	if err != nil {
@@ -40,7 +40,7 @@ func TestUnknownRoutes(t *testing.T) {
 		{name: "health by POST", method: http.MethodPost, path: "/v1/health"},
 		{name: "spawn not yet served", method: http.MethodPost, path: "/v1/workers/spawn"},
 	}
-	srv := httptest.NewServer(Handler())
+	srv := httptest.NewServer(Handler(Config{}))
 	defer srv.Close()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,7 +49,7 @@ func TestOpenSettings(t *testing.T) {
 		{name: "foreign keys", pragma: "foreign_keys", want: "1"},
 		{name: "synchronous full", pragma: "synchronous", want: "2"},
 		{name: "application id", pragma: "application_id", want: strconv.Itoa(int(appID))},
-		{name: "schema version", pragma: "user_version", want: "1"},
+		{name: "schema version", pragma: "user_version", want: strconv.Itoa(len(migrations))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +94,7 @@ func TestReopenKeepsRows(t *testing.T) {
 	if h, err := r2.HiveTokenHash(t.Context(), "gpu-1"); err != nil || h != "sha256:abc" {
 		t.Errorf("HiveTokenHash after reopen = %q, %v", h, err)
 	}
-	if got := pragma(t, r2, "user_version"); got != "1" {
+	if got := pragma(t, r2, "user_version"); got != strconv.Itoa(len(migrations)) {
 		t.Errorf("user_version after reopen = %s; migrations ran twice?", got)
 	}
 }

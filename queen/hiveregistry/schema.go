@@ -33,6 +33,10 @@ var migrations = []string{
 		created_unix        INTEGER NOT NULL,
 		updated_unix        INTEGER NOT NULL
 	) STRICT;`,
+	// The token the queen presents to the node's agent (the agent keeps its
+	// hash), and an index to find a node by its hive token's hash.
+	`ALTER TABLE hives ADD COLUMN agent_token TEXT;
+	CREATE UNIQUE INDEX hives_hive_token_hash ON hives (hive_token_hash) WHERE hive_token_hash IS NOT NULL;`,
 }
 
 // schema returns the migration schema of the registry file.

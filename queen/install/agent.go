@@ -45,7 +45,7 @@ func (j *job) awaitHeartbeat(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	beat, err := j.in.Heartbeats.Await(wctx, j.node.NodeName, j.startedAt.Add(-time.Second), j.oldPID)
+	beat, err := j.in.Heartbeats.Await(wctx, j.node.NodeName, j.startedAt, j.oldPID) // a beat from before the start is the old agent's
 	if err != nil {
 		tail, _ := j.run(context.WithoutCancel(ctx), logTailScript, j.node.InstallPath)
 		return withHint(fmt.Sprintf("check that the node reaches the queen at %s (set it with `queen serve --advertise-url`) "+

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/rbee-fleet/rbee/provision"
@@ -69,36 +70,57 @@ var elfMachines = map[string]elf.Machine{
 var goArch = map[string]string{"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 func (j *job) upload(ctx context.Context) error {
-	local := j.in.AgentBinary
-	agent := j.in.localAgent()
-	if agent.err != nil {
-		return withHint("build it next to the queen with `make build`, or install with `--method build`",
-			"read the prebuilt agent %s: %w", local, agent.err)
+	for _, bin := range []struct {
+		name, fact string
+		local      string
+		read       func() localAgent
+	}{
+		{"rbee-worker", "worker_sha256", j.in.workerBinary(), j.in.localWorker},
+		{"hive-agent", "binary_sha256", j.in.AgentBinary, j.in.localAgent},
+	} {
+		prebuilt := bin.read()
+		if prebuilt.err != nil {
+			return withHint("build it next to the queen with `make build`, or install with `--method build`",
+				"read the prebuilt %s %s: %w", bin.name, bin.local, prebuilt.err)
+		}
+		if err := j.checkArch(bin.local); err != nil {
+			return err
+		}
+		if j.facts[bin.fact] == prebuilt.sha256 {
+			j.say(PhaseBinary, "%s already uploaded (sha256 %s)", bin.name, prebuilt.sha256[:12])
+			continue
+		}
+		j.say(PhaseBinary, "⬆️ uploading %s (%d MiB)", bin.local, len(prebuilt.data)>>20)
+		if err := j.sendVerified(ctx, bin.name, prebuilt.data, prebuilt.sha256); err != nil {
+			return err
+		}
+		j.made = MethodUpload
 	}
-	if err := j.checkArch(local); err != nil {
-		return err
-	}
-	data, want := agent.data, agent.sha256
-	if j.facts["binary_sha256"] == want {
-		j.say(PhaseBinary, "hive-agent already uploaded (sha256 %s)", want[:12])
-		return nil
-	}
-	j.say(PhaseBinary, "⬆️ uploading %s (%d MiB)", local, len(data)>>20)
-	if err := j.sendVerified(ctx, data, want); err != nil {
-		return err
-	}
-	j.made = MethodUpload
 	return nil
+}
+
+// workerBinary is the prebuilt reference worker: rbee-worker next to the
+// prebuilt agent.
+func (in *Installer) workerBinary() string {
+	return filepath.Join(filepath.Dir(in.AgentBinary), "rbee-worker")
 }
 
 // localAgent reads the prebuilt agent and its SHA-256 once per Installer.
 func (in *Installer) localAgent() localAgent {
-	in.agentOnce.Do(func() {
-		data, err := os.ReadFile(in.AgentBinary)
-		sum := sha256.Sum256(data)
-		in.agent = localAgent{data: data, sha256: hex.EncodeToString(sum[:]), err: err}
-	})
+	in.agentOnce.Do(func() { in.agent = readLocal(in.AgentBinary) })
 	return in.agent
+}
+
+// localWorker reads the prebuilt reference worker once per Installer.
+func (in *Installer) localWorker() localAgent {
+	in.workerOnce.Do(func() { in.worker = readLocal(in.workerBinary()) })
+	return in.worker
+}
+
+func readLocal(file string) localAgent {
+	data, err := os.ReadFile(file)
+	sum := sha256.Sum256(data)
+	return localAgent{data: data, sha256: hex.EncodeToString(sum[:]), err: err}
 }
 
 // checkArch refuses a prebuilt agent that cannot run on the node.
@@ -119,9 +141,9 @@ func (j *job) checkArch(local string) error {
 }
 
 // sendVerified uploads data to a temp file in P/bin, checks its SHA-256 on
-// the node, makes it executable and renames it over P/bin/hive-agent. The
-// temp file is removed on every failure.
-func (j *job) sendVerified(ctx context.Context, data []byte, want string) (err error) {
+// the node, makes it executable and renames it over P/bin/<name>. The temp
+// file is removed on every failure.
+func (j *job) sendVerified(ctx context.Context, name string, data []byte, want string) (err error) {
 	sc, err := j.client.SFTP()
 	if err != nil {
 		return err
@@ -157,7 +179,7 @@ func (j *job) sendVerified(ctx context.Context, data []byte, want string) (err e
 	if err := sc.Chmod(tmp, 0o755); err != nil {
 		return fmt.Errorf("chmod %s: %w", tmp, err)
 	}
-	if err := sc.PosixRename(tmp, path.Join(dir, "hive-agent")); err != nil {
+	if err := sc.PosixRename(tmp, path.Join(dir, name)); err != nil {
 		return fmt.Errorf("rename %s into place: %w", tmp, err)
 	}
 	// The build stamp no longer describes the binary: a later build must

@@ -10,6 +10,7 @@ import (
 	"io"
 	"path"
 	"reflect"
+	"slices"
 	"strconv"
 
 	"github.com/rbee-fleet/rbee/shared/api"
@@ -33,34 +34,75 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// desiredConfig is the config the node should have; its token is left to
-// writeConfig.
-func (j *job) desiredConfig() api.AgentConfig {
+// DefaultBackends are the backends install writes into an agent's config:
+// cpu and cuda, both run by the reference worker installed at
+// <installPath>/bin/rbee-worker. Backends the config already has under
+// other names (say a llama-server template added by hand) are kept.
+func DefaultBackends(installPath string) []api.Backend {
+	worker := path.Join(installPath, "bin", "rbee-worker")
+	argv := func() []string {
+		return []string{worker, "--worker-id", "{worker_id}", "--model-ref", "{model_ref}",
+			"--backend", "{backend}", "--device", "{device}", "--port", "{port}", "--callback-url", "{callback_url}"}
+	}
+	return []api.Backend{
+		{Name: api.BackendCPU, Command: argv()},
+		{Name: api.BackendCUDA, Command: argv()},
+	}
+}
+
+// desiredConfig is the config the node should have, given the one it has
+// (zero when none); its tokens are left to writeConfig.
+func (j *job) desiredConfig(have api.AgentConfig) api.AgentConfig {
+	backends := DefaultBackends(j.node.InstallPath)
+	for _, b := range have.Backends {
+		if !slices.ContainsFunc(backends, func(d api.Backend) bool { return d.Name == b.Name }) {
+			backends = append(backends, b)
+		}
+	}
 	return api.AgentConfig{
 		NodeName:      j.node.NodeName,
 		QueenURL:      j.in.QueenURL,
 		Listen:        "0.0.0.0:" + strconv.Itoa(j.node.AgentPort),
-		WorkerPortMin: api.DefaultWorkerPortMin,
-		WorkerPortMax: api.DefaultWorkerPortMax,
+		WorkerPortMin: orDefault(have.WorkerPortMin, api.DefaultWorkerPortMin),
+		WorkerPortMax: orDefault(have.WorkerPortMax, api.DefaultWorkerPortMax),
+		Backends:      backends,
+		WorkerHost:    j.client.Endpoint().HostName,
+		// Kept as the operator set it by hand.
+		WorkerStopGraceMS: have.WorkerStopGraceMS,
 	}
 }
 
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
 // writeConfig keeps the node's config when it is what it should be and its
-// token is the one the queen knows; otherwise it writes a new config with a
-// fresh token (0600, atomically) and records the token's hash.
+// tokens are the ones the queen knows; otherwise it writes a new config
+// with a fresh hive token and agent token (0600, atomically) and records
+// them: the hive token's hash, the agent token itself.
 func (j *job) writeConfig(ctx context.Context) error {
-	want := j.desiredConfig()
 	file := path.Join(j.node.InstallPath, ConfigName)
-	if have, err := j.readConfig(file); err == nil && have.HiveToken != "" {
-		known, _ := j.in.Registry.HiveTokenHash(ctx, j.node.NodeName)
-		want.HiveToken = have.HiveToken
-		if known == HashToken(have.HiveToken) && reflect.DeepEqual(have, want) {
+	have, err := j.readConfig(file)
+	if err != nil {
+		have = api.AgentConfig{}
+	}
+	want := j.desiredConfig(have)
+	if have.HiveToken != "" && have.QueenTokenSHA256 != "" {
+		knownHash, _ := j.in.Registry.HiveTokenHash(ctx, j.node.NodeName)
+		agentToken, _ := j.in.Registry.AgentToken(ctx, j.node.NodeName)
+		want.HiveToken, want.QueenTokenSHA256 = have.HiveToken, have.QueenTokenSHA256
+		if knownHash == HashToken(have.HiveToken) && agentToken != "" && HashToken(agentToken) == have.QueenTokenSHA256 &&
+			reflect.DeepEqual(have, want) {
 			j.say(PhaseConfig, "config unchanged")
 			return nil
 		}
 	}
 	token, hash := MintToken()
-	want.HiveToken = token
+	agentToken, agentHash := MintToken()
+	want.HiveToken, want.QueenTokenSHA256 = token, agentHash
 	data, err := json.MarshalIndent(want, "", "  ")
 	if err != nil {
 		return err
@@ -69,7 +111,7 @@ func (j *job) writeConfig(ctx context.Context) error {
 	if err := j.client.WriteFileAtomic(ctx, file, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", file, err)
 	}
-	if err := j.in.Registry.SetHiveTokenHash(ctx, j.node.NodeName, hash); err != nil {
+	if err := j.in.Registry.SetTokens(ctx, j.node.NodeName, hash, agentToken); err != nil {
 		return fmt.Errorf("record the hive token: %w", err)
 	}
 	j.configChanged = true

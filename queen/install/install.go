@@ -16,8 +16,9 @@ import (
 type Registry interface {
 	Update(ctx context.Context, name string, fn func(*api.Node) error) (api.Node, error)
 	SetStatus(ctx context.Context, name, status string, lastConnected *time.Time) error
-	SetHiveTokenHash(ctx context.Context, name, hash string) error
+	SetTokens(ctx context.Context, name, hiveTokenHash, agentToken string) error
 	HiveTokenHash(ctx context.Context, name string) (string, error)
+	AgentToken(ctx context.Context, name string) (string, error)
 }
 
 // Heartbeats is what install needs from the queen's heartbeat tracker.
@@ -47,11 +48,13 @@ type Installer struct {
 	// heartbeat; 0 means 60 s.
 	HeartbeatTimeout time.Duration
 
-	agentOnce sync.Once // reads AgentBinary once for all nodes of an install
-	agent     localAgent
+	agentOnce  sync.Once // reads AgentBinary once for all nodes of an install
+	agent      localAgent
+	workerOnce sync.Once // reads the reference worker next to AgentBinary once
+	worker     localAgent
 }
 
-// localAgent is the prebuilt agent that upload sends.
+// localAgent is a prebuilt binary that upload sends.
 type localAgent struct {
 	data   []byte
 	sha256 string

@@ -94,7 +94,7 @@ func (in *Installer) Uninstall(ctx context.Context, n api.Node, keepSource bool,
 			return nil
 		}},
 		{PhaseRecord, func(ctx context.Context) error {
-			_ = in.Registry.SetHiveTokenHash(ctx, n.NodeName, "")
+			_ = in.Registry.SetTokens(ctx, n.NodeName, "", "")
 			now := time.Now()
 			_, err := in.Registry.Update(ctx, n.NodeName, func(node *api.Node) error {
 				node.InstalledCommit, node.AgentURL, node.AgentVersion = "", "", ""

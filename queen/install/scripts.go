@@ -25,6 +25,9 @@ echo "binary=$v"
 if [ "$4" = sha ] && [ -f "$p/bin/hive-agent" ]; then
   echo "binary_sha256=$(sha256sum "$p/bin/hive-agent" | cut -c1-64)"
 fi
+if [ "$4" = sha ] && [ -f "$p/bin/rbee-worker" ]; then
+  echo "worker_sha256=$(sha256sum "$p/bin/rbee-worker" | cut -c1-64)"
+fi
 if [ -d "$p/.git" ] && command -v git >/dev/null; then
   set -- $(git -C "$p" rev-parse HEAD --abbrev-ref HEAD 2>/dev/null)
   if [ "$2" = "$branch" ] && [ "$(git -C "$p" config --get remote.origin.url)" = "$url" ] &&
@@ -49,17 +52,19 @@ fi
 printf '/bin/\n/run/\n/logs/\n/hive-agent.json\n' > "$p/.git/info/exclude"
 git -C "$p" rev-parse HEAD`
 
-// buildScript builds ./hive-agent in checkout $1 with version $2 into a temp
-// name $3 under $1/bin and renames it over $1/bin/hive-agent.
+// buildScript builds ./hive-agent and the reference worker
+// ./hive-agent/rbee-worker in checkout $1 with version $2 into a temp folder
+// $3 under $1/bin and renames them over $1/bin/hive-agent and
+// $1/bin/rbee-worker.
 const buildScript = `set -e
 p=$1 version=$2 tmp=$3
-mkdir -p "$p/bin"
+mkdir -p "$p/bin/$tmp"
 cd "$p"
-trap 'rm -f "$p/bin/$tmp"' EXIT
-go build -trimpath -ldflags "-X github.com/rbee-fleet/rbee/shared/version.Version=$version" -o "$p/bin/$tmp" ./hive-agent
-mv -f "$p/bin/$tmp" "$p/bin/hive-agent"
-echo "$version" > "$p/bin/hive-agent.version"
-trap - EXIT`
+trap 'rm -rf "$p/bin/$tmp"' EXIT
+go build -trimpath -ldflags "-X github.com/rbee-fleet/rbee/shared/version.Version=$version" -o "$p/bin/$tmp/" ./hive-agent ./hive-agent/rbee-worker
+mv -f "$p/bin/$tmp/rbee-worker" "$p/bin/rbee-worker"
+mv -f "$p/bin/$tmp/hive-agent" "$p/bin/hive-agent"
+echo "$version" > "$p/bin/hive-agent.version"`
 
 // agentFunctions are shell functions shared by the agent scripts: the pid of
 // the running agent of install path $1 (nothing when none runs; a zombie

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,8 +18,11 @@ import (
 
 // beat is the last heartbeat of a hive.
 type beat struct {
-	at      time.Time
-	req     api.HeartbeatRequest
+	at  time.Time
+	req api.HeartbeatRequest
+	// body is the request body req was decoded from; nil when the beat
+	// was not an agent's.
+	body    []byte
 	offline bool // the stale check marked the hive offline since this beat
 }
 
@@ -33,12 +38,31 @@ func newHeartbeats() *heartbeats {
 	return &heartbeats{beats: map[string]beat{}, changed: make(chan struct{})}
 }
 
-func (h *heartbeats) record(node string, at time.Time, req api.HeartbeatRequest) {
+// record stores a beat and reports whether the hive may be marked offline
+// in the registry: no beat since the queen started, or the stale check
+// marked it offline since the last one.
+func (h *heartbeats) record(node string, at time.Time, req api.HeartbeatRequest, body []byte) (maybeOffline bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.beats[node] = beat{at: at, req: req}
+	prev, ok := h.beats[node]
+	h.beats[node] = beat{at: at, req: req, body: body}
 	close(h.changed)
 	h.changed = make(chan struct{})
+	return !ok || prev.offline
+}
+
+// repeated returns the last beat's request and body when body is the
+// same as the last accepted one of node: an agent whose workers did not
+// change sends the same bytes every interval, and those were decoded and
+// checked already.
+func (h *heartbeats) repeated(node string, body []byte) (api.HeartbeatRequest, []byte, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b, ok := h.beats[node]
+	if !ok || len(b.body) == 0 || !bytes.Equal(b.body, body) {
+		return api.HeartbeatRequest{}, nil, false
+	}
+	return b.req, b.body, true
 }
 
 func (h *heartbeats) last(node string) (beat, bool) {
@@ -70,39 +94,85 @@ func (h *heartbeats) Await(ctx context.Context, node string, since time.Time, no
 var _ install.Heartbeats = (*heartbeats)(nil)
 
 // heartbeat takes an agent's heartbeat (POST /v1/hives/{name}/heartbeat),
-// authenticated by the node's hive token.
+// authenticated by the node's hive token, and makes the worker registry's
+// entries of the node match the agent's snapshot. A body equal to the
+// node's last accepted one is neither decoded nor checked again.
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := api.ValidateNodeName(name); err != nil {
 		writeInvalid(w, err)
 		return
 	}
-	if !s.hiveTokenOK(r, name) {
-		writeError(w, http.StatusUnauthorized, api.ErrorDetail{Code: api.CodeUnauthorized,
-			Message: "missing or wrong hive token for node " + name,
-			Hint:    "re-run `queen setup install --node " + name + "` to give the agent a new token"})
+	if _, ok := s.authHive(w, r, name); !ok {
 		return
 	}
-	var req api.HeartbeatRequest
-	if !decode(w, r, &req) {
+	req, body, ok := s.readBeat(w, r, name)
+	if !ok {
 		return
 	}
-	s.beats.record(name, s.cfg.Now(), req)
-	s.markOnline(r.Context(), name)
+	now := s.cfg.Now()
+	if s.beats.record(name, now, req, body) {
+		s.markOnline(r.Context(), name)
+	}
+	added, removed, conflicts := s.workers.Reconcile(name, req.Workers, now)
+	if added+removed > 0 {
+		s.log.Info("worker registry reconciled with heartbeat", "node", name, "added", added, "removed", removed)
+	}
+	if len(conflicts) > 0 {
+		s.log.Warn("heartbeat reports worker ids another node holds; skipped", "node", name, "workers", conflicts)
+	}
 	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalMS: s.cfg.HeartbeatInterval.Milliseconds()})
 }
 
-// hiveTokenOK checks the bearer token against the hash kept for name.
-func (s *Server) hiveTokenOK(r *http.Request, name string) bool {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
+// readBeat reads the heartbeat of node and returns it with its body: the
+// last accepted one again when the body is the same byte for byte, else
+// decoded and checked. On failure it has answered and returns false.
+func (s *Server) readBeat(w http.ResponseWriter, r *http.Request, name string) (api.HeartbeatRequest, []byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err == nil {
+		if req, kept, ok := s.beats.repeated(name, body); ok {
+			return req, kept, true
+		}
+	}
+	// decode answers a read error (413 for a body over the limit) as it
+	// would have reading the body itself.
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+	var req api.HeartbeatRequest
+	if !s.checkBeat(w, r, name, &req) {
+		return api.HeartbeatRequest{}, nil, false
+	}
+	return req, bytes.Clone(body), true // ReadAll's buffer may be twice as large
+}
+
+// errReader returns err, or io.EOF for nil.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err == nil {
+		return 0, io.EOF
+	}
+	return 0, e.err
+}
+
+// checkBeat decodes the heartbeat of node and checks its workers; on
+// failure it has answered and returns false.
+func (s *Server) checkBeat(w http.ResponseWriter, r *http.Request, name string, req *api.HeartbeatRequest) bool {
+	if !decode(w, r, req) {
 		return false
 	}
-	want, err := s.cfg.Registry.HiveTokenHash(r.Context(), name)
-	if err != nil || want == "" {
-		return false
+	for i := range req.Workers {
+		if err := api.ValidateWorker(req.Workers[i]); err != nil {
+			writeInvalid(w, fmt.Errorf("workers[%d]: %w", i, err))
+			return false
+		}
+		if n := req.Workers[i].Node; n != "" && n != name {
+			writeError(w, http.StatusForbidden, api.ErrorDetail{Code: api.CodeForbidden,
+				Message: "workers[" + strconv.Itoa(i) + "] names node " + n + ", not " + name,
+				Hint:    "an agent reports only its own workers"})
+			return false
+		}
 	}
-	return subtle.ConstantTimeCompare([]byte(install.HashToken(token)), []byte(want)) == 1
+	return true
 }
 
 // markOnline turns an offline hive online again; install and start set
@@ -126,7 +196,7 @@ func (s *Server) Run(ctx context.Context) {
 	if nodes, err := s.cfg.Registry.List(ctx); err == nil {
 		for _, n := range nodes {
 			if n.Status == api.StatusOnline {
-				s.beats.record(n.NodeName, now, api.HeartbeatRequest{})
+				s.beats.record(n.NodeName, now, api.HeartbeatRequest{}, nil)
 			}
 		}
 	}
@@ -155,6 +225,9 @@ func (s *Server) markStale(ctx context.Context) {
 	}
 	s.beats.mu.Unlock()
 	for _, name := range stale {
+		if gone := s.workers.RemoveNode(name); gone > 0 {
+			s.log.Warn("hive silent, removing its workers", "node", name, "workers", gone, "stale_after", s.cfg.StaleAfter)
+		}
 		n, err := s.cfg.Registry.Get(ctx, name)
 		if errors.Is(err, hiveregistry.ErrNotFound) || err != nil || n.Status != api.StatusOnline {
 			continue

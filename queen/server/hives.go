@@ -49,6 +49,10 @@ func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, "remove node", err)
 		return
 	}
+	s.tokens.forget(name)
+	if gone := s.workers.RemoveNode(name); gone > 0 {
+		s.log.Info("workers of the removed node forgotten", "node", name, "workers", gone)
+	}
 	s.log.Info("node removed", "node", name)
 	writeJSON(w, http.StatusOK, api.RemoveNodeResponse{Removed: name})
 }

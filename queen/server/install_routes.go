@@ -73,6 +73,9 @@ func (s *Server) runInstall(w http.ResponseWriter, r *http.Request, req api.Inst
 	p := s.newProgress(w, r, "")
 	p.begin()
 	results := s.installAll(r.Context(), nodes, req, p)
+	for _, n := range nodes {
+		s.tokens.forget(n.NodeName) // install may have written new tokens
+	}
 	failed := 0
 	for _, res := range results {
 		if res.Result == api.ResultFailed {
@@ -198,6 +201,7 @@ func (s *Server) nodeOp(w http.ResponseWriter, r *http.Request,
 	err := op(r.Context(), s.installer(), n, func(level, phase, msg string, elapsed time.Duration) {
 		p.nodeEvent(n.NodeName, level, phase, msg, elapsed)
 	})
+	s.tokens.forget(n.NodeName) // uninstall clears the tokens
 	if err != nil {
 		status, detail := sshFailure(err, n.NodeName, n.HostKey != "")
 		p.fail(status, detail)

@@ -28,7 +28,7 @@ import (
 // buildAgent builds the hive-agent once per test binary, for upload.
 func buildAgent(t testing.TB) string {
 	t.Helper()
-	return filepath.Join(gobuild.Binaries(t, gobuild.VersionFlag("uploadtest01"), "../../hive-agent"), "hive-agent")
+	return filepath.Join(gobuild.Binaries(t, gobuild.VersionFlag("uploadtest01"), "../../hive-agent", "../../hive-agent/rbee-worker"), "hive-agent")
 }
 
 // installQueen is an in-process queen listening where the fleet's hosts

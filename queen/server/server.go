@@ -6,6 +6,7 @@ package server
 import (
 	"crypto/subtle"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rbee-fleet/rbee/provision"
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
+	"github.com/rbee-fleet/rbee/queen/workerregistry"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/shared/version"
 )
@@ -47,6 +49,9 @@ type Server struct {
 	log        *slog.Logger
 	handshakes atomic.Int64 // SSH handshakes made, for /metrics
 	beats      *heartbeats
+	workers    *workerregistry.Registry
+	tokens     *hiveTokens
+	agentHTTP  *http.Client
 
 	mu      sync.Mutex
 	pending map[string]bool // names with an add, update or remove in flight
@@ -66,7 +71,10 @@ func New(cfg Config) *Server {
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = 30 * time.Second
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, pending: map[string]bool{}, beats: newHeartbeats()}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return &Server{cfg: cfg, log: cfg.Logger, pending: map[string]bool{}, beats: newHeartbeats(),
+		workers: workerregistry.New(), tokens: newHiveTokens(), agentHTTP: &http.Client{Transport: transport}}
 }
 
 // Handler returns the HTTP handler with every route.
@@ -87,6 +95,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/hives/{name}/start", s.auth(http.HandlerFunc(s.startHive)))
 	mux.Handle("POST /v1/hives/{name}/stop", s.auth(http.HandlerFunc(s.stopHive)))
 	mux.Handle("GET /v1/hives/{name}/status", s.auth(http.HandlerFunc(s.hiveStatus)))
+	mux.HandleFunc("POST /v1/workers/register", s.registerWorker) // hive token, checked inside
+	mux.HandleFunc("POST /v1/workers/update", s.updateWorker)
+	mux.HandleFunc("DELETE /v1/workers/{id}", s.removeWorker)
+	mux.Handle("GET /v1/workers/list", s.auth(http.HandlerFunc(s.listWorkers)))
+	mux.Handle("POST /v1/workers/spawn", s.auth(http.HandlerFunc(s.spawnWorker)))
+	mux.Handle("POST /v1/workers/{id}/stop", s.auth(http.HandlerFunc(s.stopWorker)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound,
 			Message: "no route " + r.Method + " " + r.URL.Path, Hint: "see DESIGN §3 for the API"})
@@ -102,7 +116,10 @@ func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	_, _ = w.Write([]byte("# HELP rbee_queen_ssh_handshakes_total SSH handshakes the queen made.\n" +
 		"# TYPE rbee_queen_ssh_handshakes_total counter\n" +
-		"rbee_queen_ssh_handshakes_total " + itoa(s.handshakes.Load()) + "\n"))
+		"rbee_queen_ssh_handshakes_total " + itoa(s.handshakes.Load()) + "\n" +
+		"# HELP rbee_queen_workers Workers in the in-memory worker registry.\n" +
+		"# TYPE rbee_queen_workers gauge\n" +
+		"rbee_queen_workers " + itoa(int64(s.workers.Len())) + "\n"))
 }
 
 // auth lets a request through only with the admin bearer token.

@@ -29,6 +29,29 @@ type AgentConfig struct {
 	// Backends are the worker command templates (DESIGN §6); may be empty
 	// until workers exist.
 	Backends []Backend `json:"backends,omitempty"`
+	// WorkerHost is the host part of the worker URLs the agent reports, as
+	// the queen and clients reach this node, e.g. 10.0.0.2. Empty means
+	// 127.0.0.1.
+	WorkerHost string `json:"worker_host,omitempty"`
+	// QueenTokenSHA256 is the SHA-256 (hex) of the token the queen presents
+	// when it calls the agent (spawn, stop, list). The queen keeps that
+	// token; the agent only its hash.
+	QueenTokenSHA256 string `json:"queen_token_sha256,omitempty"`
+	// WorkerStopGraceMS is the time a worker gets between SIGTERM and
+	// SIGKILL; 0 means 10 s.
+	WorkerStopGraceMS int64 `json:"worker_stop_grace_ms,omitempty"`
+}
+
+// Kind returns the backend's device kind, "cpu" or "cuda".
+func (b Backend) Kind() string {
+	switch {
+	case b.DeviceKind != "":
+		return b.DeviceKind
+	case b.Name == BackendCPU:
+		return BackendCPU
+	default:
+		return BackendCUDA
+	}
 }
 
 // Backend is a worker command template (DESIGN §6).
@@ -41,7 +64,17 @@ type Backend struct {
 	// HealthURL, when set, is polled for readiness instead of waiting for
 	// the ready callback, e.g. http://127.0.0.1:{port}/health.
 	HealthURL string `json:"health_url,omitempty"`
+	// DeviceKind is what the backend runs on: "cpu" (device 0 only) or
+	// "cuda" (an nvidia-smi GPU index). Empty means "cpu" for the backend
+	// named cpu and "cuda" for any other.
+	DeviceKind string `json:"device_kind,omitempty"`
+	// SlotsTotal is the slots a worker of this backend reports when it is
+	// ready by health poll (a callback says itself); 0 means 1.
+	SlotsTotal int `json:"slots_total,omitempty"`
 }
+
+// Placeholders of backend command and health URL templates (DESIGN §6).
+var Placeholders = []string{"{worker_id}", "{model_ref}", "{backend}", "{device}", "{port}", "{callback_url}"}
 
 // HeartbeatRequest is the body of POST /v1/hives/{name}/heartbeat, sent by
 // the agent with its hive token.
@@ -57,6 +90,9 @@ type HeartbeatRequest struct {
 	Listen string `json:"listen"`
 	// Capabilities are the device capabilities, e.g. "cpu", "cuda:0".
 	Capabilities []string `json:"capabilities,omitempty"`
+	// Workers is the agent's whole worker list; the queen makes its
+	// registry's entries of this node match it.
+	Workers []Worker `json:"workers"`
 }
 
 // HeartbeatResponse is the queen's answer to a heartbeat.

@@ -51,3 +51,32 @@ type ErrorDetail struct {
 	// Hint is the next step: the command to run or the flag to change.
 	Hint string `json:"hint,omitempty"`
 }
+
+// Error codes of the worker routes.
+const (
+	// CodeForbidden is a hive token used for another node's hive or worker
+	// (HTTP 403).
+	CodeForbidden = "FORBIDDEN"
+	// CodeWorkerConflict is a worker id registered by another node (HTTP 409).
+	CodeWorkerConflict = "WORKER_CONFLICT"
+	// CodeBackendUnavailable is a spawn for a backend the agent's config
+	// lacks (HTTP 422); the message lists the backends it has.
+	CodeBackendUnavailable = "BACKEND_UNAVAILABLE"
+	// CodeDeviceUnavailable is a spawn for a device the node does not have
+	// (HTTP 422); the message lists the devices it has.
+	CodeDeviceUnavailable = "DEVICE_UNAVAILABLE"
+	// CodeNoFreePort is a spawn when every port of the worker range is taken
+	// (HTTP 503).
+	CodeNoFreePort = "NO_FREE_PORT"
+	// CodeWorkerFailed is a worker that exited before it was ready (HTTP 502);
+	// the message carries its exit code and the tail of its stderr.
+	CodeWorkerFailed = "WORKER_FAILED"
+	// CodeLoadingTimeout is a worker not ready within the ready timeout
+	// (HTTP 504); it was killed.
+	CodeLoadingTimeout = "LOADING_TIMEOUT"
+	// CodeHiveNotOnline is a worker operation on a node whose agent does not
+	// heartbeat (HTTP 409).
+	CodeHiveNotOnline = "HIVE_NOT_ONLINE"
+	// CodeAgentUnreachable is an agent the queen could not reach (HTTP 502).
+	CodeAgentUnreachable = "AGENT_UNREACHABLE"
+)

@@ -1,0 +1,11 @@
+// Package devices finds what a node can run workers on (DESIGN §6): the CPU,
+// always, and NVIDIA GPUs as nvidia-smi lists them. Each device becomes a
+// capability string, "cpu" or "cuda:<index>", that spawn requests and the
+// queen's worker filters name.
+//
+// Detection never fails: a missing nvidia-smi means no GPUs, and anything
+// odd (nvidia-smi failing or hanging, a malformed line of its output,
+// unreadable memory totals) is left out and named in Devices.Warnings.
+//
+// Tests put a fake nvidia-smi on PATH; WriteFakeNvidiaSMI writes one.
+package devices

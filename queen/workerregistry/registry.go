@@ -1,0 +1,115 @@
+package workerregistry
+
+import (
+	"sync"
+
+	"github.com/rbee-fleet/rbee/shared/api"
+)
+
+// Registry holds the fleet's workers, safe for concurrent use. The zero
+// value is not usable; create it with New.
+type Registry struct {
+	mu sync.RWMutex
+	// byID holds every record; byNode indexes the same entries by owner so
+	// per-node work is O(workers of that node). A node with no workers has
+	// no byNode entry.
+	byID   map[string]*entry
+	byNode map[string]map[string]*entry
+	// changed is closed and cleared at the next change; nil while nobody
+	// waits, so changes nobody waits for cost nothing.
+	changed chan struct{}
+	// pass numbers Reconcile calls; an entry seen by the current call
+	// carries its number in mark.
+	pass uint64
+}
+
+// entry is one stored record. w.ExitCode, when set, points to an int owned
+// by the registry: it is never handed out and never written through, so
+// w may be copied freely under the lock.
+type entry struct {
+	w    api.Worker
+	mark uint64
+}
+
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{byID: map[string]*entry{}, byNode: map[string]map[string]*entry{}}
+}
+
+// Get returns a copy of the worker with the given id.
+func (r *Registry) Get(id string) (api.Worker, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.byID[id]
+	if !ok {
+		return api.Worker{}, false
+	}
+	return cloneWorker(e.w), true
+}
+
+// Len returns the number of workers.
+func (r *Registry) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.byID)
+}
+
+// Changed returns a channel that is closed at the next change of any
+// record other than its heartbeat time. Take the channel before reading the
+// state you wait on, so a change in between is not missed:
+//
+//	for {
+//		ch := r.Changed()
+//		if w, ok := r.Get(id); ok && w.State == api.WorkerIdle {
+//			return w, nil
+//		}
+//		select {
+//		case <-ctx.Done():
+//			return api.Worker{}, ctx.Err()
+//		case <-ch:
+//		}
+//	}
+func (r *Registry) Changed() <-chan struct{} {
+	r.mu.RLock()
+	ch := r.changed
+	r.mu.RUnlock()
+	if ch != nil {
+		return ch
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
+	return r.changed
+}
+
+// notify wakes the waiters of Changed. The caller holds r.mu for writing.
+func (r *Registry) notify() {
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
+}
+
+// owned returns node's entry for id. The caller holds r.mu.
+func (r *Registry) owned(node, id string) (*entry, error) {
+	e, ok := r.byID[id]
+	switch {
+	case !ok:
+		return nil, notFoundError(id)
+	case e.w.Node != node:
+		return nil, forbiddenError(id)
+	}
+	return e, nil
+}
+
+// drop deletes e from both indexes. The caller holds r.mu for writing.
+func (r *Registry) drop(e *entry) {
+	delete(r.byID, e.w.ID)
+	set := r.byNode[e.w.Node]
+	delete(set, e.w.ID)
+	if len(set) == 0 {
+		delete(r.byNode, e.w.Node)
+	}
+}
