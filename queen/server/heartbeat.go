@@ -235,6 +235,15 @@ func (s *Server) markStale(ctx context.Context) {
 		s.log.Warn("hive silent, marking offline", "node", name, "stale_after", s.cfg.StaleAfter)
 		if err := s.cfg.Registry.SetStatus(ctx, name, api.StatusOffline, nil); err != nil {
 			s.log.Warn("mark hive offline", "node", name, "err", err)
+			continue
 		}
+		// A beat that came in while the status was written found the hive
+		// still online: flag it again so the next beat turns it online.
+		s.beats.mu.Lock()
+		if b, ok := s.beats.beats[name]; ok && !b.offline {
+			b.offline = true
+			s.beats.beats[name] = b
+		}
+		s.beats.mu.Unlock()
 	}
 }

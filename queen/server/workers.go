@@ -48,9 +48,12 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) {
 	}
 	created, err := s.workers.Register(node, wk, s.cfg.Now())
 	if errors.Is(err, workerregistry.ErrConflict) {
-		owner, _ := s.workers.Get(wk.ID)
+		by := "another node"
+		if owner, ok := s.workers.Get(wk.ID); ok {
+			by = "node " + owner.Node
+		}
 		writeError(w, http.StatusConflict, api.ErrorDetail{Code: api.CodeWorkerConflict,
-			Message: "worker id " + wk.ID + " is registered by node " + owner.Node,
+			Message: "worker id " + wk.ID + " is registered by " + by,
 			Hint:    "worker ids are unique across the fleet; spawn the worker again to get a new id"})
 		return
 	}
@@ -117,6 +120,10 @@ func (s *Server) workerError(w http.ResponseWriter, node, id string, err error) 
 	case errors.Is(err, workerregistry.ErrNotFound):
 		writeError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound,
 			Message: "no worker " + id, Hint: "list the workers with `queen workers list`"})
+	case errors.Is(err, workerregistry.ErrConflict):
+		writeError(w, http.StatusConflict, api.ErrorDetail{Code: api.CodeWorkerConflict,
+			Message: "worker id " + id + " is registered by another node",
+			Hint:    "worker ids are unique across the fleet; spawn the worker again to get a new id"})
 	case errors.Is(err, workerregistry.ErrForbidden):
 		writeError(w, http.StatusForbidden, api.ErrorDetail{Code: api.CodeForbidden,
 			Message: "worker " + id + " belongs to another node than " + node,
@@ -170,7 +177,11 @@ func (s *Server) spawnWorker(w http.ResponseWriter, r *http.Request) {
 	if !s.callAgent(r.Context(), w, agent, timeout, http.MethodPost, "/v1/workers/spawn", body, &wk) {
 		return
 	}
-	if err := api.ValidateWorker(wk); err != nil || wk.Node != req.Node {
+	err := api.ValidateWorker(wk)
+	if err == nil && wk.Node != req.Node {
+		err = fmt.Errorf("node_name %q, not %q", wk.Node, req.Node)
+	}
+	if err != nil {
 		writeError(w, http.StatusBadGateway, api.ErrorDetail{Code: api.CodeAgentUnreachable,
 			Message: fmt.Sprintf("agent of %s answered the spawn with a bad worker record: %v", req.Node, err),
 			Hint:    "reinstall the agent: `queen setup install --node " + req.Node + "`"})
