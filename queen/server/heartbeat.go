@@ -128,7 +128,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 // last accepted one again when the body is the same byte for byte, else
 // decoded and checked. On failure it has answered and returns false.
 func (s *Server) readBeat(w http.ResponseWriter, r *http.Request, name string) (api.HeartbeatRequest, []byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := readBody(w, r)
 	if err == nil {
 		if req, kept, ok := s.beats.repeated(name, body); ok {
 			return req, kept, true
@@ -141,7 +141,21 @@ func (s *Server) readBeat(w http.ResponseWriter, r *http.Request, name string) (
 	if !s.checkBeat(w, r, name, &req) {
 		return api.HeartbeatRequest{}, nil, false
 	}
-	return req, bytes.Clone(body), true // ReadAll's buffer may be twice as large
+	return req, body, true
+}
+
+// readBody reads the body of r, at most maxBody bytes, into a slice of
+// its size: in one read when the client declared the length (net/http
+// ends the body there), else through a growing buffer.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, maxBody)
+	if n := r.ContentLength; n > 0 && n <= maxBody {
+		body := make([]byte, n)
+		k, err := io.ReadFull(rd, body)
+		return body[:k], err
+	}
+	body, err := io.ReadAll(rd)
+	return bytes.Clone(body), err // ReadAll's buffer may be twice as large
 }
 
 // errReader returns err, or io.EOF for nil.

@@ -1263,3 +1263,32 @@ func pollUntil(t testing.TB, timeout time.Duration, what string, cond func() (ok
 		wait = min(2*wait, 100*time.Millisecond)
 	}
 }
+
+// TestHeartbeatRepeatedBody checks the queen's shortcut for a body equal to
+// the node's last accepted one: the repeat is taken (and still reconciles:
+// a worker removed in between by an event comes back), while a different
+// body is decoded and checked again.
+func TestHeartbeatRepeatedBody(t *testing.T) {
+	reg := openRouteRegistry(t)
+	q := startRouteQueen(t, reg, server.Config{})
+	a := addHive(t, reg, "gpu-a", api.StatusOnline)
+	w1 := routeWorker("a-1", api.BackendCPU, 0, modelTiny, api.WorkerIdle)
+	q.heartbeat(t, a, w1)
+	q.must(t, "DELETE", "/v1/workers/a-1", bearerAuth(a.token), nil)
+	if got := q.list(t, ""); len(got) != 0 {
+		t.Fatalf("after delete: %v", workerKeys(got))
+	}
+	q.heartbeat(t, a, w1) // the same bytes again
+	if got := workerKeys(q.list(t, "")); !slices.Equal(got, []string{"gpu-a/a-1"}) {
+		t.Errorf("after the repeated beat: %v, want a-1 back", got)
+	}
+	bad := w1
+	bad.State = "dancing"
+	r := q.must(t, "POST", "/v1/hives/gpu-a/heartbeat", bearerAuth(a.token), beatOf([]api.Worker{bad}))
+	if d := wantError(t, r, http.StatusBadRequest, api.CodeInvalidField); !strings.Contains(d.Message, "invalid state") {
+		t.Errorf("refused beat: %q, want the state named", d.Message)
+	}
+	if got := q.list(t, ""); len(got) != 1 || got[0].State != api.WorkerIdle {
+		t.Errorf("a refused beat changed the registry: %+v", got)
+	}
+}

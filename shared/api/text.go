@@ -16,6 +16,18 @@ const (
 // format or line/paragraph-separator rune. Such characters can split a log
 // line, hide text in a terminal or end a shell word, and no field needs them.
 func hasControl(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		} else if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return false // printable ASCII: the common case, checked without tables
+	}
 	if !utf8.ValidString(s) {
 		return true
 	}
