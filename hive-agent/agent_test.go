@@ -314,13 +314,21 @@ type agent struct {
 // in its output.
 func startAgent(t *testing.T, queenURL, logLevel string) *agent {
 	t.Helper()
+	return startAgentWith(t, queenURL, logLevel, nil)
+}
+
+// startAgentWith is startAgent with extra config fields.
+func startAgentWith(t *testing.T, queenURL, logLevel string, extra map[string]any) *agent {
+	t.Helper()
 	a := &agent{
 		stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{}),
 		listen: freeAddr(t), token: newToken(t),
 	}
 	path := filepath.Join(t.TempDir(), "rbee install", "hive-agent.json")
 	a.pidPath = filepath.Join(filepath.Dir(path), "run", "hive-agent.pid")
-	writeConfig(t, path, map[string]any{"node_name": "gpu-1", "queen_url": queenURL, "hive_token": a.token, "listen": a.listen}, 0o600)
+	cfg := map[string]any{"node_name": "gpu-1", "queen_url": queenURL, "hive_token": a.token, "listen": a.listen}
+	maps.Copy(cfg, extra)
+	writeConfig(t, path, cfg, 0o600)
 	args := []string{"serve", "--config", path}
 	if logLevel != "" {
 		args = append(args, "--log-level", logLevel)
