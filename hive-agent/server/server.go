@@ -1,5 +1,5 @@
-// Package server is the hive agent's HTTP API (DESIGN §3): health and
-// metrics for anyone; devices, spawn, list and stop for the queen (with the
+// Package server is the hive agent's HTTP API (DESIGN §3): health for
+// anyone; metrics, devices, spawn, list and stop for the queen (with the
 // token whose SHA-256 the agent config holds); the ready callback for
 // workers (with their own token).
 package server
@@ -62,7 +62,7 @@ func Handler(cfg Config) http.Handler {
 	if cfg.Workers == nil {
 		return mux
 	}
-	mux.HandleFunc("GET /metrics", h.metrics)
+	mux.Handle("GET /metrics", h.queen(h.metrics))
 	mux.Handle("GET /v1/devices", h.queen(h.devices))
 	mux.Handle("POST /v1/workers/spawn", h.queen(h.spawn))
 	mux.Handle("GET /v1/workers/list", h.queen(h.list))

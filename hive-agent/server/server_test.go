@@ -1,11 +1,17 @@
 package server
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/rbee-fleet/rbee/hive-agent/supervisor"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/shared/version"
 )
@@ -61,5 +67,51 @@ func TestUnknownRoutes(t *testing.T) {
 				t.Errorf("%s %s: %s %+v", tt.method, tt.path, resp.Status, body)
 			}
 		})
+	}
+}
+
+// TestQueenRoutesNeedTheQueenToken checks every route but health and the
+// ready callback against no token, a wrong one and the queen's.
+func TestQueenRoutesNeedTheQueenToken(t *testing.T) {
+	const queenToken = "queen-token-0123456789abcdef0123"
+	sum := sha256.Sum256([]byte(queenToken))
+	sup := supervisor.New(supervisor.Config{Node: "gpu-1", StateFile: filepath.Join(t.TempDir(), "workers.json")})
+	srv := httptest.NewServer(Handler(Config{
+		Workers: sup, QueenTokenSHA256: hex.EncodeToString(sum[:]),
+		Devices: func(context.Context) api.Devices { return api.Devices{Capabilities: []string{"cpu"}} },
+	}))
+	defer srv.Close()
+	routes := []struct{ method, path string }{
+		{"GET", "/metrics"}, {"GET", "/v1/devices"}, {"GET", "/v1/workers/list"},
+		{"POST", "/v1/workers/w-1/stop"}, {"POST", "/v1/workers/spawn"},
+	}
+	for _, rt := range routes {
+		for _, tc := range []struct {
+			name, auth string
+			want       int
+		}{
+			{"no token", "", http.StatusUnauthorized},
+			{"wrong token", "Bearer not-the-queen", http.StatusUnauthorized},
+			{"hash as token", "Bearer " + hex.EncodeToString(sum[:]), http.StatusUnauthorized},
+			{"queen token", "Bearer " + queenToken, 0},
+		} {
+			t.Run(rt.method+" "+rt.path+" "+tc.name, func(t *testing.T) {
+				req, _ := http.NewRequestWithContext(t.Context(), rt.method, srv.URL+rt.path, strings.NewReader("{}"))
+				if tc.auth != "" {
+					req.Header.Set("Authorization", tc.auth)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if tc.want != 0 && resp.StatusCode != tc.want {
+					t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
+				}
+				if tc.want == 0 && resp.StatusCode == http.StatusUnauthorized {
+					t.Errorf("the queen's token was refused")
+				}
+			})
+		}
 	}
 }
