@@ -79,7 +79,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 			Listen:       cfg.Listen,
 			Capabilities: devs.Capabilities,
 		},
-		Snapshot: func() []api.Worker { return sup.Snapshot() },
+		Snapshot: func() []api.Worker { return sup.List() },
 	}, log)
 	if err != nil {
 		ln.Close()

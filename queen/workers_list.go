@@ -41,12 +41,7 @@ func (c *workersListCmd) Run(ctx context.Context, s *session) error {
 
 // filter builds the worker filter from the flags and checks it.
 func (c *workersListCmd) filter() (api.WorkerFilter, error) {
-	f := api.WorkerFilter{Node: c.Node, Model: c.Model, Capability: c.Capability, State: c.State}
-	// The list shows a cpu worker as cpu:0, its capability is "cpu": accept
-	// what the list shows.
-	if f.Capability == api.BackendCPU+":0" {
-		f.Capability = api.BackendCPU
-	}
+	f := api.WorkerFilter{Node: c.Node, Model: c.Model, Capability: c.Capability, State: c.State}.Canonical()
 	if err := f.Validate(); err != nil {
 		return api.WorkerFilter{}, invalidWorkerFlag(err)
 	}

@@ -110,10 +110,6 @@ func (s *Supervisor) List() []api.Worker {
 	return out
 }
 
-// Snapshot returns the workers for a heartbeat; it implements the relay's
-// snapshot.
-func (s *Supervisor) Snapshot() []api.Worker { return s.List() }
-
 // Ready takes a worker's ready callback: token must be the worker's own.
 // The worker becomes idle and the change is relayed before Ready returns.
 func (s *Supervisor) Ready(ctx context.Context, token string, cb api.ReadyCallback) error {

@@ -137,10 +137,7 @@ func (s *Server) workerError(w http.ResponseWriter, node, id string, err error) 
 // listWorkers is GET /v1/workers/list?node=&model=&capability=&state=.
 func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := api.WorkerFilter{Node: q.Get("node"), Model: q.Get("model"), Capability: q.Get("capability"), State: q.Get("state")}
-	if f.Capability == api.BackendCPU+":0" {
-		f.Capability = api.BackendCPU // the table shows cpu workers as cpu:0
-	}
+	f := api.WorkerFilter{Node: q.Get("node"), Model: q.Get("model"), Capability: q.Get("capability"), State: q.Get("state")}.Canonical()
 	if err := f.Validate(); err != nil {
 		writeInvalid(w, err)
 		return

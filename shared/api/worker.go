@@ -95,6 +95,15 @@ func (f WorkerFilter) Match(w Worker) bool {
 		(f.State == "" || f.State == w.State)
 }
 
+// Canonical returns f with its capability in the form workers have: the
+// list shows a cpu worker as cpu:0, its capability is "cpu".
+func (f WorkerFilter) Canonical() WorkerFilter {
+	if f.Capability == BackendCPU+":0" {
+		f.Capability = BackendCPU
+	}
+	return f
+}
+
 // Validate checks the fields that are set.
 func (f WorkerFilter) Validate() error {
 	if f.Node != "" {
