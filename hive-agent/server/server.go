@@ -9,24 +9,20 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 
 	"github.com/rbee-fleet/rbee/hive-agent/supervisor"
 	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/shared/httpjson"
 	"github.com/rbee-fleet/rbee/shared/version"
 )
 
 // maxShownPath bounds how much of an unknown path a 404 echoes.
 const maxShownPath = 128
-
-// maxBody is the request body limit (DESIGN §3).
-const maxBody = 1 << 20
 
 // Workers is what the routes need of the supervisor.
 type Workers interface {
@@ -185,27 +181,6 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// decode reads a JSON body of at most maxBody into v, or answers 400/413.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
-		err = errors.New("more than one JSON value")
-	}
-	if err == nil {
-		return true
-	}
-	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		writeError(w, http.StatusRequestEntityTooLarge, api.ErrorDetail{Code: api.CodeBodyTooLarge,
-			Message: "request body over 1 MiB", Hint: "send a smaller body"})
-		return false
-	}
-	writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidJSON,
-		Message: "request body is not the expected JSON: " + err.Error(), Hint: "see DESIGN §6 for the bodies"})
-	return false
-}
-
 // writeErr answers a supervisor error with its status, anything else
 // (a cancelled spawn) with 503.
 func writeErr(w http.ResponseWriter, err error) {
@@ -217,12 +192,9 @@ func writeErr(w http.ResponseWriter, err error) {
 		Message: err.Error(), Hint: "try again"})
 }
 
-func writeError(w http.ResponseWriter, status int, d api.ErrorDetail) {
-	writeJSON(w, status, api.ErrorBody{Error: d})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+// The JSON helpers every route uses, shared with the queen.
+var (
+	writeJSON  = httpjson.Write
+	writeError = httpjson.WriteError
+	decode     = httpjson.Decode
+)
