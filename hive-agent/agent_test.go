@@ -482,7 +482,8 @@ func (q *testQueen) waitBeats(t *testing.T, n int, within time.Duration) []beat 
 	}
 }
 
-func writeConfig(t *testing.T, path string, cfg map[string]any, mode os.FileMode) {
+// writeConfig writes cfg (a map or an api.AgentConfig) as JSON with mode.
+func writeConfig(t testing.TB, path string, cfg any, mode os.FileMode) {
 	t.Helper()
 	data, err := json.Marshal(cfg)
 	if err != nil {
@@ -500,7 +501,7 @@ func writeConfig(t *testing.T, path string, cfg map[string]any, mode os.FileMode
 }
 
 // freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -510,7 +511,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newToken(t *testing.T) string {
+func newToken(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {

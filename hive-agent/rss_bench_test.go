@@ -6,18 +6,12 @@ package main
 //	go test -run '^$' -bench AgentIdleRSS -benchtime 1x ./hive-agent/
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/testenv/procmem"
 )
 
 // idleBeatInterval is the interval the benchmark's queen asks for.
@@ -36,8 +31,8 @@ const idleBeatInterval = 200 * time.Millisecond
 //
 //	go test -run '^$' -bench AgentIdleRSS -benchtime 1x ./hive-agent/
 func BenchmarkAgentIdleRSS(b *testing.B) {
-	if _, err := os.Stat("/proc/self/status"); err != nil {
-		b.Skipf("no /proc/self/status (%v): RSS is read from Linux procfs; run this benchmark on Linux", err)
+	if err := procmem.Available(); err != nil {
+		b.Skipf("%v; run this benchmark on Linux", err)
 	}
 	if _, err := exec.LookPath("go"); err != nil {
 		b.Skip("no go on PATH to build hive-agent; install Go or add it to PATH")
@@ -69,11 +64,8 @@ func idleAgentRSS(b *testing.B, bin, queenURL string, beats *atomic.Int64) (rss,
 	b.Helper()
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "hive-agent.json")
-	token := make([]byte, 32)
-	_, _ = rand.Read(token)
-	listen := benchFreeAddr(b)
-	benchWriteConfig(b, cfg, api.AgentConfig{NodeName: "gpu-1", QueenURL: queenURL,
-		HiveToken: hex.EncodeToString(token), Listen: listen})
+	writeConfig(b, cfg, api.AgentConfig{NodeName: "gpu-1", QueenURL: queenURL,
+		HiveToken: newToken(b), Listen: freeAddr(b)}, 0o600)
 	cmd := exec.Command(bin, "serve", "--config", cfg)
 	stderr := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
@@ -97,7 +89,11 @@ func idleAgentRSS(b *testing.B, bin, queenURL string, beats *atomic.Int64) (rss,
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return benchProcMemory(b, cmd.Process.Pid)
+	rss, hwm, err := procmem.Of(cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rss, hwm
 }
 
 // benchStop sends SIGTERM and waits up to 10 s, then kills; a clean stop
@@ -115,55 +111,4 @@ func benchStop(b *testing.B, cmd *exec.Cmd, exited <-chan struct{}, stderr *sync
 		<-exited
 		b.Errorf("hive-agent still running 10 s after SIGTERM; killed:\n%s", stderr.String())
 	}
-}
-
-// benchWriteConfig writes cfg as the agent's config, mode 0600.
-func benchWriteConfig(b *testing.B, path string, cfg api.AgentConfig) {
-	b.Helper()
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		b.Fatal(err)
-	}
-}
-
-// benchFreeAddr returns a loopback address that was free a moment ago.
-func benchFreeAddr(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// benchProcMemory returns VmRSS and VmHWM of pid in bytes.
-func benchProcMemory(b *testing.B, pid int) (rss, hwm int64) {
-	b.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		key, val, _ := strings.Cut(line, ":")
-		if key != "VmRSS" && key != "VmHWM" {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			b.Fatalf("/proc/%d/status: %q: %v", pid, line, err)
-		}
-		if key == "VmRSS" {
-			rss = kb << 10
-		} else {
-			hwm = kb << 10
-		}
-	}
-	if rss == 0 {
-		b.Fatalf("/proc/%d/status has no VmRSS", pid)
-	}
-	return rss, hwm
 }

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,6 +29,7 @@ import (
 	"github.com/rbee-fleet/rbee/queen/server"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/testenv/gobuild"
+	"github.com/rbee-fleet/rbee/testenv/procmem"
 )
 
 // Shape of the ingest load.
@@ -377,29 +377,9 @@ func waitHealthy(b *testing.B, base string, exited <-chan struct{}, stderr *lock
 // procMemory returns VmRSS and VmHWM of pid in bytes.
 func procMemory(b *testing.B, pid int) (rss, hwm int64) {
 	b.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, hwm, err := procmem.Of(pid)
 	if err != nil {
 		b.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		key, val, _ := strings.Cut(line, ":")
-		var dst *int64
-		switch key {
-		case "VmRSS":
-			dst = &rss
-		case "VmHWM":
-			dst = &hwm
-		default:
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			b.Fatalf("/proc/%d/status: %q: %v", pid, line, err)
-		}
-		*dst = kb << 10
-	}
-	if rss == 0 {
-		b.Fatalf("/proc/%d/status has no VmRSS", pid)
 	}
 	return rss, hwm
 }
@@ -417,8 +397,8 @@ func freeLoopback(b *testing.B) string {
 
 func requireProcStatus(b *testing.B) {
 	b.Helper()
-	if _, err := os.Stat("/proc/self/status"); err != nil {
-		b.Skipf("no /proc/self/status (%v): RSS is read from Linux procfs; run this benchmark on Linux", err)
+	if err := procmem.Available(); err != nil {
+		b.Skipf("%v; run this benchmark on Linux", err)
 	}
 }
 

@@ -1,0 +1,19 @@
+package procmem
+
+import (
+	"os"
+	"testing"
+)
+
+func TestOfSelf(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skip(err)
+	}
+	rss, hwm, err := Of(os.Getpid())
+	if err != nil || rss <= 0 || hwm < rss {
+		t.Errorf("Of(self) = %d, %d, %v; want 0 < rss ≤ hwm", rss, hwm, err)
+	}
+	if _, _, err := Of(-1); err == nil {
+		t.Error("Of(-1) succeeded")
+	}
+}
