@@ -1,6 +1,6 @@
 # rbee fleet. `make help` lists the targets.
 GO      ?= go
-VERSION ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+VERSION ?= $(shell git rev-parse HEAD 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/rbee-fleet/rbee/shared/version.Version=$(VERSION)
 
 .PHONY: help build test demo bench fmt-check vet deps

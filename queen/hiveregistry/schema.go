@@ -37,6 +37,25 @@ var migrations = []string{
 	// hash), and an index to find a node by its hive token's hash.
 	`ALTER TABLE hives ADD COLUMN agent_token TEXT;
 	CREATE UNIQUE INDEX hives_hive_token_hash ON hives (hive_token_hash) WHERE hive_token_hash IS NOT NULL;`,
+	// Hive tokens of nodes removed while their agent may still run, so a
+	// heartbeat with one is told the node was removed (410), not that its
+	// token is wrong.
+	`CREATE TABLE removed_hives (
+		hive_token_hash TEXT    NOT NULL PRIMARY KEY,
+		node_name       TEXT    NOT NULL,
+		removed_unix    INTEGER NOT NULL
+	) STRICT;`,
+	// The last install's outcome, kept apart from the status (which follows
+	// heartbeats): result, failed phase, error message and hint, when.
+	// installing and install_failed are no longer set; old rows get the
+	// status their facts support.
+	`ALTER TABLE hives ADD COLUMN last_install_result TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hives ADD COLUMN last_install_phase  TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hives ADD COLUMN last_install_error  TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hives ADD COLUMN last_install_hint   TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hives ADD COLUMN last_install_unix   INTEGER NOT NULL DEFAULT 0;
+	UPDATE hives SET status = CASE WHEN agent_url <> '' THEN 'offline' ELSE 'reachable' END
+		WHERE status IN ('installing', 'install_failed');`,
 }
 
 // schema returns the migration schema of the registry file.

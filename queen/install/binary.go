@@ -15,30 +15,60 @@ import (
 	"strings"
 
 	"github.com/rbee-fleet/rbee/provision"
+	"github.com/rbee-fleet/rbee/shared/api"
 )
 
 // binary makes sure P/bin/hive-agent is the agent of this install: built
-// from the checkout's commit, or the queen's prebuilt one uploaded.
+// from the checkout's commit, or the queen's prebuilt one uploaded. The
+// installed binary is trusted only when it runs and says the version
+// expected of it; else it is built or uploaded again.
 func (j *job) binary(ctx context.Context) error {
 	fmt.Sscan(j.facts["pid"], &j.oldPID)
+	j.agentVersion = versionOf(j.facts["binary"])
 	if j.method == MethodUpload {
 		return j.upload(ctx)
 	}
-	return j.build(ctx, j.facts["binary"])
+	return j.build(ctx)
 }
 
-func (j *job) build(ctx context.Context, installed string) error {
-	if installed == short(j.commit) {
-		j.say(PhaseBinary, "hive-agent %s already built", installed)
+// versionOf returns the version in the answer of `hive-agent version`.
+func versionOf(out string) string {
+	v, ok := strings.CutPrefix(strings.TrimSpace(out), "hive-agent ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(v)
+}
+
+func (j *job) build(ctx context.Context) error {
+	if j.agentVersion == j.commit && j.facts["worker_x"] == "yes" {
+		j.say(PhaseBinary, "hive-agent %s already built (it runs and says so)", short(j.commit))
 		return nil
 	}
+	if j.agentVersion != "" && j.agentVersion != j.commit {
+		j.say(PhaseBinary, "installed hive-agent says %s, the checkout is at %s", short(j.agentVersion), short(j.commit))
+	}
 	j.say(PhaseBinary, "🔨 building hive-agent %s on the node", short(j.commit))
-	if _, err := j.run(ctx, buildScript, j.node.InstallPath, short(j.commit), tempName()); err != nil {
+	out, err := j.run(ctx, buildScript, j.node.InstallPath, j.commit, tempName())
+	if err != nil {
 		return withHint("fix the build on that branch (or pick another with `queen setup update-node --git-branch`); "+
 			"the agent installed before keeps running", "build failed:\n%s", lastLines(provision.StderrOf(err), 15, err))
 	}
-	j.made = MethodBuild
+	if got := versionOf(lastLine(out)); got != j.commit {
+		return withHint(j.reinstallHint(), "the built hive-agent says its version is %q, want %s", got, j.commit)
+	}
+	j.agentVersion, j.made = j.commit, MethodBuild
 	return nil
+}
+
+// lastLine returns the last non-empty line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
+}
+
+func (j *job) reinstallHint() string {
+	return fmt.Sprintf("read the message above, fix the cause on the node and run `queen setup install --node %s` again", j.node.NodeName)
 }
 
 // lastLines returns the last n lines of out, or err's text when out is empty.
@@ -79,6 +109,9 @@ func (j *job) upload(ctx context.Context) error {
 		{"hive-agent", "binary_sha256", j.in.AgentBinary, j.in.localAgent},
 	} {
 		prebuilt := bin.read()
+		if prebuilt.err == nil {
+			prebuilt.err = checkRuns(bin.local)
+		}
 		if prebuilt.err != nil {
 			return withHint("build it next to the queen with `make build`, or install with `--method build`",
 				"read the prebuilt %s %s: %w", bin.name, bin.local, prebuilt.err)
@@ -86,7 +119,7 @@ func (j *job) upload(ctx context.Context) error {
 		if err := j.checkArch(bin.local); err != nil {
 			return err
 		}
-		if j.facts[bin.fact] == prebuilt.sha256 {
+		if j.facts[bin.fact] == prebuilt.sha256 && j.runs(bin.name) {
 			j.say(PhaseBinary, "%s already uploaded (sha256 %s)", bin.name, prebuilt.sha256[:12])
 			continue
 		}
@@ -96,7 +129,50 @@ func (j *job) upload(ctx context.Context) error {
 		}
 		j.made = MethodUpload
 	}
+	return j.checkUploaded(ctx)
+}
+
+// runs reports whether the probe saw the installed binary name able to
+// run: the agent said a version, the worker is executable.
+func (j *job) runs(name string) bool {
+	if name == "hive-agent" {
+		return j.agentVersion != ""
+	}
+	return j.facts["worker_x"] == "yes"
+}
+
+// checkRuns refuses a file that is not executable.
+func checkRuns(file string) error {
+	info, err := os.Stat(file)
+	if err == nil && info.Mode().Perm()&0o111 == 0 {
+		err = fmt.Errorf("not executable (mode %v)", info.Mode().Perm())
+	}
+	return err
+}
+
+// checkUploaded runs the uploaded agent on the node, records the version
+// it says, and warns when that is not the checkout's commit.
+func (j *job) checkUploaded(ctx context.Context) error {
+	if j.made == MethodUpload {
+		out, err := j.run(ctx, versionScript, j.node.InstallPath)
+		if j.agentVersion = versionOf(out); err != nil || j.agentVersion == "" {
+			return withHint(j.reinstallHint(), "the uploaded hive-agent does not run on the node (%q, %v)", strings.TrimSpace(out), err)
+		}
+	}
+	if !sameCommit(j.agentVersion, j.commit) {
+		j.report(api.LevelWarn, PhaseBinary, fmt.Sprintf("⚠️ the uploaded hive-agent is %s, the checkout of %s is at %s; the queen records the binary's version",
+			j.agentVersion, j.node.GitBranch, short(j.commit)), 0)
+	}
 	return nil
+}
+
+// sameCommit reports whether two commit names name the same commit: one
+// is a prefix of the other, at least 7 hex digits long.
+func sameCommit(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return len(a) >= 7 && strings.HasPrefix(b, a)
 }
 
 // workerBinary is the prebuilt reference worker: rbee-worker next to the
@@ -182,8 +258,7 @@ func (j *job) sendVerified(ctx context.Context, name string, data []byte, want s
 	if err := sc.PosixRename(tmp, path.Join(dir, name)); err != nil {
 		return fmt.Errorf("rename %s into place: %w", tmp, err)
 	}
-	// The build stamp no longer describes the binary: a later build must
-	// not take the upload for its own.
+	// The build stamp of older queens no longer describes the binary.
 	_ = sc.Remove(path.Join(dir, "hive-agent.version"))
 	return nil
 }

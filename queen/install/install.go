@@ -87,22 +87,22 @@ type phase struct {
 }
 
 // Install runs every phase for node n with method (build, upload or auto)
-// and returns the node's result; it never panics on a node's failure.
+// and returns the node's result; it never panics on a node's failure. It
+// leaves the node's status to what is observed (heartbeats): a failed
+// install is in its result, which the caller records, while an agent
+// installed before may keep running.
 func (in *Installer) Install(ctx context.Context, n api.Node, method string, report Reporter) api.InstallResult {
 	start := time.Now()
 	j := &job{in: in, node: n, method: method, report: report}
 	defer j.close()
-	_ = in.Registry.SetStatus(ctx, n.NodeName, api.StatusInstalling, nil)
 	res := api.InstallResult{Node: n.NodeName}
 	failed, err := runPhases(ctx, j.phases(), report)
 	res.DurationMS = time.Since(start).Milliseconds()
-	res.Commit, res.Method, res.AgentPID = short(j.commit), j.made, j.newPID
+	res.Commit, res.Method, res.AgentPID = j.installedCommit(), j.made, j.newPID
 	if err != nil {
 		res.Result, res.Phase = api.ResultFailed, failed
 		res.Error = &api.ErrorDetail{Code: api.CodeInstallFailed,
 			Message: fmt.Sprintf("%s: %v", failed, err), Hint: hintFor(failed, err)}
-		// A cancelled install still records its failure.
-		_ = in.Registry.SetStatus(context.WithoutCancel(ctx), n.NodeName, api.StatusInstallFailed, nil)
 		return res
 	}
 	res.Result = api.ResultInstalled

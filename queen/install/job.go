@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -20,11 +21,17 @@ type job struct {
 
 	client *provision.Client
 	facts  map[string]string // from the probe
-	commit string            // HEAD of the checkout
+	commit string            // HEAD of the checkout, full
 	made   string            // "build" or "upload" when a new binary was made
+	// prev is the node's install manifest (zero when it had none) and plan
+	// the one this install writes.
+	prev, plan manifest
+	// agentVersion is what the installed binary says its version is.
+	agentVersion string
 
 	configChanged bool
 	oldPID        int // the agent running before, 0 if none
+	launchedPID   int // the agent process this job started, 0 if none
 	restarted     bool
 	startedAt     time.Time
 	newPID        int
@@ -107,7 +114,8 @@ func (j *job) probe(ctx context.Context) error {
 	if j.method == MethodUpload || j.method == MethodAuto {
 		sha = "sha" // only an upload compares the installed binary's hash
 	}
-	out, err := j.run(ctx, probeScript, j.node.InstallPath, j.node.GitRepoURL, j.node.GitBranch, sha)
+	out, err := j.run(ctx, probeScript, j.node.InstallPath, j.node.GitRepoURL, j.node.GitBranch, sha,
+		strings.Join(knownPaths(), " "))
 	if err != nil {
 		return fmt.Errorf("probe the node: %w", err)
 	}
@@ -139,7 +147,39 @@ func (j *job) probe(ctx context.Context) error {
 		return withHint("free some space on the node or pick another install path",
 			"only %d MiB free at %s; a %s install needs %d MiB", free>>10, j.node.InstallPath, j.method, need>>10)
 	}
+	return j.checkInstallPath()
+}
+
+// checkInstallPath decides whether install may use the install path, and
+// plans the manifest: a path that is missing or empty is install's to
+// fill; one with a manifest was installed before; a checkout of the
+// node's repository is used and kept; anything else is refused, touching
+// nothing.
+func (j *job) checkInstallPath() error {
+	f, p := j.facts, j.node.InstallPath
+	if m := f["manifest"]; m != "" {
+		prev, err := parseManifest(m)
+		if err != nil {
+			return withHint(fmt.Sprintf("look at %s/%s on the node; remove it if rbee did not write it, then run install again", p, ManifestName),
+				"the install manifest at %s is not one this queen wrote: %v", p, err)
+		}
+		j.prev = prev
+	}
+	switch {
+	case f["dir"] == "notdir":
+		return withHint(j.otherPathHint(), "install path %s exists and is not a folder", p)
+	case f["dir"] == "nonempty" && f["manifest"] == "" && (f["checkout"] != "yes" || f["origin"] != j.node.GitRepoURL):
+		return withHint(j.otherPathHint()+", or empty it yourself",
+			"install path %s is not empty and is not a checkout of %s; install touches nothing there", p, j.node.GitRepoURL)
+	case f["manifest"] == "":
+		j.prev = manifest{CreatedDir: f["dir"] == "missing", Cloned: f["checkout"] != "yes"}
+	}
+	j.plan = j.prev.plan(strings.Fields(f["exists"]))
 	return nil
+}
+
+func (j *job) otherPathHint() string {
+	return fmt.Sprintf("pick a new or empty folder with `queen setup update-node --name %s --install-path …`", j.node.NodeName)
 }
 
 func orMissing(v, what string) string {
@@ -153,7 +193,7 @@ func (j *job) fetch(ctx context.Context) error {
 	if head := j.facts["current"]; len(head) == 40 {
 		j.commit = head
 		j.say(PhaseFetch, "checkout is at the head of %s (%s)", j.node.GitBranch, short(head))
-		return nil
+		return j.writeManifest(ctx)
 	}
 	verb := "cloning"
 	if j.facts["checkout"] == "yes" {
@@ -170,5 +210,20 @@ func (j *job) fetch(ctx context.Context) error {
 	}
 	j.commit = lines[len(lines)-1]
 	j.say(PhaseFetch, "at commit %s", short(j.commit))
+	return j.writeManifest(ctx)
+}
+
+// writeManifest records on the node what this install may create, before
+// it creates it, so an install cut short is still uninstalled exactly. A
+// manifest that is already right is not written again.
+func (j *job) writeManifest(ctx context.Context) error {
+	data := j.plan.encode()
+	if data == j.facts["manifest"] {
+		return nil
+	}
+	file := path.Join(j.node.InstallPath, ManifestName)
+	if err := j.client.WriteFileAtomic(ctx, file, []byte(data+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write the install manifest %s: %w", file, err)
+	}
 	return nil
 }

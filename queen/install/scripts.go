@@ -4,11 +4,13 @@ package install
 // positional argument ($1, $2, …) quoted by provision.Command.
 
 // probeScript prints key=value lines about the node: the system, the tools,
-// the install path $1, the agent installed there, and whether its checkout
-// is a clean copy of branch $3 of repository $2 at that branch's head (then
-// fetch has nothing to do); with $4 = "sha" also the SHA-256 of the
-// installed binary. One session answers all an up-to-date re-run needs, and
-// it starts few processes: each costs about 10 ms on a small VM.
+// the install path $1 (missing, empty or not, which of the paths $5 exist,
+// the install manifest), the agent installed there (the version its binary
+// prints when run, so a binary that cannot run is seen), and whether its
+// checkout is a clean copy of branch $3 of repository $2 at that branch's
+// head (then fetch has nothing to do); with $4 = "sha" also the SHA-256 of
+// the installed binaries. One session answers all an up-to-date re-run
+// needs, and it starts few processes: each costs about 10 ms on a small VM.
 const probeScript = `p=$1 url=$2 branch=$3
 echo "os_arch=$(uname -sm)"
 echo "home=$HOME"
@@ -18,10 +20,22 @@ echo "go=$(go version 2>/dev/null)"
 d=$p; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
 echo "free_kib=$(df -Pk "$d" | awk 'NR==2 {print $4}')"
 if [ -d "$d" ] && [ -w "$d" ]; then echo writable=yes; else echo writable=no; fi
-if [ -d "$p/.git" ]; then echo checkout=yes; else echo checkout=no; fi
+if [ ! -e "$p" ] && [ ! -L "$p" ]; then echo dir=missing
+elif [ ! -d "$p" ]; then echo dir=notdir
+elif [ -z "$(ls -A "$p" 2>/dev/null)" ]; then echo dir=empty
+else echo dir=nonempty; fi
+if [ -d "$p/.git" ]; then
+  echo checkout=yes
+  echo "origin=$(git -C "$p" config --get remote.origin.url 2>/dev/null)"
+else echo checkout=no; fi
+e=; for f in $5; do if [ -e "$p/$f" ] || [ -L "$p/$f" ]; then e="$e $f"; fi; done
+echo "exists=$e"
+m=; [ -f "$p/` + ManifestName + `" ] && m=$(head -c 8192 "$p/` + ManifestName + `" | tr -d '\n')
+echo "manifest=$m"
 ` + agentFunctions + `echo "pid=$(agent_pid "$p")"
-v=; [ -r "$p/bin/hive-agent.version" ] && read -r v < "$p/bin/hive-agent.version"
+v=; [ -f "$p/bin/hive-agent" ] && [ -x "$p/bin/hive-agent" ] && v=$("$p/bin/hive-agent" version 2>/dev/null | head -n 1)
 echo "binary=$v"
+if [ -f "$p/bin/rbee-worker" ] && [ -x "$p/bin/rbee-worker" ]; then echo worker_x=yes; fi
 if [ "$4" = sha ] && [ -f "$p/bin/hive-agent" ]; then
   echo "binary_sha256=$(sha256sum "$p/bin/hive-agent" | cut -c1-64)"
 fi
@@ -39,7 +53,8 @@ fi`
 
 // fetchScript makes $1 a checkout of branch $3 of repository $2 at its
 // newest commit and prints that commit. Install's own files (bin/, run/,
-// logs/, the config) are kept out of git's view.
+// logs/, the config, the manifest) are kept out of git's view: the lines
+// are added to .git/info/exclude when missing, the rest of it is kept.
 const fetchScript = `set -e
 p=$1 url=$2 branch=$3
 if [ -d "$p/.git" ]; then
@@ -49,13 +64,18 @@ if [ -d "$p/.git" ]; then
 else
   git clone --quiet --branch "$branch" -- "$url" "$p"
 fi
-printf '/bin/\n/run/\n/logs/\n/hive-agent.json\n' > "$p/.git/info/exclude"
+x="$p/.git/info/exclude"
+mkdir -p "$p/.git/info"
+for l in /bin/ /run/ /logs/ /hive-agent.json /` + ManifestName + `; do
+  grep -qxF -- "$l" "$x" 2>/dev/null || echo "$l" >> "$x"
+done
 git -C "$p" rev-parse HEAD`
 
 // buildScript builds ./hive-agent and the reference worker
-// ./hive-agent/rbee-worker in checkout $1 with version $2 into a temp folder
-// $3 under $1/bin and renames them over $1/bin/hive-agent and
-// $1/bin/rbee-worker.
+// ./hive-agent/rbee-worker in checkout $1 with version $2 (the full commit)
+// into a temp folder $3 under $1/bin, renames them over $1/bin/hive-agent
+// and $1/bin/rbee-worker, and prints what the new agent says its version
+// is: the binary is checked by running it.
 const buildScript = `set -e
 p=$1 version=$2 tmp=$3
 mkdir -p "$p/bin/$tmp"
@@ -64,7 +84,7 @@ trap 'rm -rf "$p/bin/$tmp"' EXIT
 go build -trimpath -ldflags "-X github.com/rbee-fleet/rbee/shared/version.Version=$version" -o "$p/bin/$tmp/" ./hive-agent ./hive-agent/rbee-worker
 mv -f "$p/bin/$tmp/rbee-worker" "$p/bin/rbee-worker"
 mv -f "$p/bin/$tmp/hive-agent" "$p/bin/hive-agent"
-echo "$version" > "$p/bin/hive-agent.version"`
+"$p/bin/hive-agent" version`
 
 // agentFunctions are shell functions shared by the agent scripts: the pid of
 // the running agent of install path $1 (nothing when none runs; a zombie
@@ -105,19 +125,61 @@ rm -f "$p/run/hive-agent.pid"
 echo "stopped=$pid"`
 
 // startScript starts the agent of $1 detached from the SSH session, with
-// its output appended to $1/logs/hive-agent.log.
+// its output appended to $1/logs/hive-agent.log, and prints its pid
+// (setsid and nohup exec the agent in the same process).
 const startScript = `p=$1
 mkdir -p "$p/logs" "$p/run"
 cd "$p"
 setsid nohup "$p/bin/hive-agent" serve --config "$p/hive-agent.json" </dev/null >>"$p/logs/hive-agent.log" 2>&1 &
-echo started`
+echo "pid=$!"`
+
+// goneScript prints gone=yes when process $1 no longer runs (or is a
+// zombie), else gone=no.
+const goneScript = agentFunctions + `if gone "$1"; then echo gone=yes; else echo gone=no; fi`
+
+// versionScript prints the first line of what the agent binary of $1 says
+// its version is (nothing when it cannot run).
+const versionScript = `"$1/bin/hive-agent" version 2>/dev/null | head -n 1`
 
 // logTailScript prints the last lines of the agent's log.
 const logTailScript = `tail -n 20 "$1/logs/hive-agent.log" 2>/dev/null`
 
-// uninstallScript removes what install made under $1; with $2 = "all" the
-// whole install path goes, checkout included.
-const uninstallScript = `p=$1 what=$2
-rm -rf "$p/bin" "$p/run" "$p/logs" "$p/hive-agent.json"
-if [ "$what" = all ]; then rm -rf "$p"; fi
-echo removed`
+// manifestScript prints the install manifest of $1 (manifest=, empty when
+// there is none).
+const manifestScript = `m=; [ -f "$1/` + ManifestName + `" ] && m=$(head -c 8192 "$1/` + ManifestName + `" | tr -d '\n')
+echo "manifest=$m"`
+
+// uninstallScript removes from install path $1 exactly what the manifest
+// says install created, passed as $5…: "f:path" files, "t:path" folders
+// the agent fills (removed whole), "d:path" folders (removed when empty).
+// With $2 = all and $3 = yes (install cloned the checkout) the checkout
+// goes too, but only when git sees nothing in it but its own files
+// (nothing untracked, ignored, changed or stashed): the install path
+// itself when install created it ($4 = yes), else its content. The
+// manifest goes last. It prints what it kept: kept_dir=, kept_checkout=
+// (why), kept= (what is left in the install path).
+const uninstallScript = `p=$1 what=$2 cloned=$3 created_dir=$4 m=` + ManifestName + `
+shift 4
+[ -d "$p" ] || { echo missing=yes; exit 0; }
+for e in "$@"; do
+  k=${e%%:*} f=${e#*:}
+  case $k in
+    f) rm -f -- "$p/$f" ;;
+    t) rm -rf -- "$p/$f" ;;
+    d) [ -e "$p/$f" ] && { rmdir -- "$p/$f" 2>/dev/null || echo "kept_dir=$f"; } ;;
+  esac
+done
+if [ "$what" = all ] && [ "$cloned" = yes ] && [ -d "$p/.git" ]; then
+  st=$({ git -C "$p" status --porcelain --ignored --untracked-files=all && git -C "$p" stash list; } 2>&1 |
+    grep -vxF "!! $m" | head -n 5 | tr '\n' ';')
+  if [ -n "$st" ]; then
+    echo "kept_checkout=$st"
+  elif [ "$created_dir" = yes ]; then
+    rm -rf -- "$p"; echo removed_checkout=yes; exit 0
+  else
+    find "$p" -mindepth 1 -maxdepth 1 ! -name "$m" -exec rm -rf -- {} +; echo removed_checkout=yes
+  fi
+fi
+rm -f -- "$p/$m"
+if [ "$created_dir" = yes ] && rmdir -- "$p" 2>/dev/null; then exit 0; fi
+echo "kept=$(ls -A "$p" | head -n 10 | tr '\n' ' ')"`

@@ -80,3 +80,19 @@ const (
 	// CodeAgentUnreachable is an agent the queen could not reach (HTTP 502).
 	CodeAgentUnreachable = "AGENT_UNREACHABLE"
 )
+
+// Error codes of node lifecycle safety (issue 9).
+const (
+	// CodeNodeRemoved answers a heartbeat whose hive token belongs to a node
+	// that was removed from the registry (HTTP 410).
+	CodeNodeRemoved = "NODE_REMOVED"
+	// CodeAgentRunning refuses to remove a node whose agent still
+	// heartbeats (HTTP 409); the message names its pid and worker count.
+	CodeAgentRunning = "AGENT_RUNNING"
+	// CodeHiveStopped is a worker operation on a node whose agent was
+	// stopped with `queen hive stop` (HTTP 409).
+	CodeHiveStopped = "HIVE_STOPPED"
+	// CodeUnsafePath refuses an install path or a remote delete that could
+	// touch what rbee did not create (HTTP 400 or 409).
+	CodeUnsafePath = "UNSAFE_PATH"
+)

@@ -1,8 +1,9 @@
 // Package version holds the build version of the rbee binaries.
 //
-// The Makefile stamps Version with the git commit:
+// The Makefile, and install when it builds on a node, stamp Version with
+// the full git commit:
 //
-//	go build -ldflags "-X github.com/rbee-fleet/rbee/shared/version.Version=$(git rev-parse --short=12 HEAD)"
+//	go build -ldflags "-X github.com/rbee-fleet/rbee/shared/version.Version=$(git rev-parse HEAD)"
 //
 // A binary built without the stamp reports the VCS revision that the Go
 // toolchain recorded, or "dev" when there is none.
@@ -24,8 +25,8 @@ func String() string {
 	}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return s.Value[:12]
+			if s.Key == "vcs.revision" && s.Value != "" {
+				return s.Value
 			}
 		}
 	}
