@@ -3,10 +3,16 @@
 //
 //	go run ./testenv up [--hosts 3] [--mode loopback|netns] [--state-dir .testenv]
 //	go run ./testenv status
+//	go run ./testenv run host-1 -- 'id -un'
 //	go run ./testenv down
+//	go run ./testenv reap
 //
 // up keeps the fleet's state in --state-dir/fleet.json, so down ends exactly
 // what up started (by pid, never by process name) and removes what it made.
+// A fleet from up is detached from the up process (fleet.Fleet.Detach): it
+// lives until down. Neither `testenv reap` nor the reaping every test's
+// fleet.New does touches it; they remove only test fleets whose test
+// process died.
 package main
 
 import (
@@ -35,7 +41,7 @@ type cli struct {
 	Status   statusCmd `cmd:"" help:"Show the hosts of the running fleet and whether they answer."`
 	Down     downCmd   `cmd:"" help:"Stop everything the fleet started and remove what it made."`
 	Run      runCmd    `cmd:"" help:"Run a shell command on a host over SSH, checking its pinned host key."`
-	Reap     reapCmd   `cmd:"" help:"Remove test fleets whose test process died (killed, timed out)."`
+	Reap     reapCmd   `cmd:"" help:"Remove test fleets whose test process died (killed, timed out); fleets of up are kept until down."`
 }
 
 type reapCmd struct{}
@@ -82,7 +88,12 @@ func (u *upCmd) Run(ctx context.Context, c *cli) error {
 	if err != nil {
 		return err
 	}
-	f.Owner = nil // kept until `testenv down`, whatever happens to this process
+	// Kept until `testenv down`, whatever happens to this process: the
+	// fleet folder's own state must say so too, since that is what every
+	// test's fleet.New reads to reap fleets whose owner died.
+	if err := f.Detach(); err != nil {
+		return errors.Join(err, f.Close())
+	}
 	if err := save(c, f); err != nil {
 		return errors.Join(err, f.Close())
 	}

@@ -51,6 +51,12 @@
 //     command line the fleet started, never by process name. The same holds
 //     for the CLI (go run ./testenv up|down|status), which keeps the fleet's
 //     state in a folder.
+//   - Every fleet keeps its state, with its owner (the pid and start time
+//     of the process that started it), in state.json in its folder. New
+//     first reaps (ReapStale) the fleets whose owner died, so fleets of
+//     killed or timed-out test processes do not pile up. A detached fleet
+//     (Fleet.Detach; every fleet of `testenv up`) has no owner: no reaping
+//     touches it, and it lives until Close (`testenv down`).
 //   - Names are unique per fleet (a random id in every namespace, link, user
 //     and group name), so fleets of parallel test packages and a developer's
 //     own demo fleet do not collide, and Close removes exactly what Start

@@ -17,7 +17,7 @@ const stateFile = "state.json"
 
 // Owner identifies the process that owns a fleet: its pid and start time
 // (so a recycled pid is not mistaken for the owner). The CLI's fleets have
-// no owner: they live until `testenv down`.
+// no owner (see [Fleet.Detach]): they live until `testenv down`.
 type Owner struct {
 	PID   int    `json:"pid"`
 	Start string `json:"start"`
@@ -46,6 +46,19 @@ func (o *Owner) alive() bool {
 	return o == nil || (running(o.PID) && processStart(o.PID) == o.Start)
 }
 
+// Detach gives the fleet up from the process that started it: from now on
+// [ReapStale] (and so [New] in every test process) leaves it alone, and it
+// lives until [Fleet.Close] (`testenv down`), whatever happens to this
+// process. It records that in the state file of the fleet folder, which is
+// what ReapStale reads; clearing Owner alone would not.
+func (f *Fleet) Detach() error {
+	f.Owner = nil
+	if err := f.save(); err != nil {
+		return fmt.Errorf("detach fleet %s from its owner: %w; stop it with Close (`testenv down`) and start it again", f.ID, err)
+	}
+	return nil
+}
+
 // save writes the fleet's state into its folder.
 func (f *Fleet) save() error {
 	if f.Dir == "" {
@@ -59,8 +72,9 @@ func (f *Fleet) save() error {
 }
 
 // ReapStale closes every fleet in the temp folder whose owner process is
-// gone, and returns the ids of those it closed. Fleets of the CLI (no owner)
-// and of live processes are left alone.
+// gone, and returns the ids of those it closed. Detached fleets (the CLI's,
+// see [Fleet.Detach]) and fleets of live processes are left alone: only
+// Close, through `testenv down`, removes a detached fleet.
 func ReapStale() ([]string, error) {
 	paths, _ := filepath.Glob(filepath.Join(os.TempDir(), "rbee-fleet-*", stateFile))
 	var reaped []string
