@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,8 +79,11 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 // Run beats at once, then after each answer waits the interval the queen
 // asked for (DefaultInterval until it answers), until ctx is done. Failures
 // never stop it: it logs each change of outcome once and keeps beating.
+// While the queen answers that this node was removed (410 Gone), the
+// workers keep running and the waits double, jittered, up to
+// MaxRemovedBackoff; the first accepted beat brings the interval back.
 func (h *Relay) Run(ctx context.Context) {
-	interval := DefaultInterval
+	s := schedule{interval: DefaultInterval}
 	last := outcomeNone
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -96,10 +98,11 @@ func (h *Relay) Run(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			interval = nextInterval(interval, ans.IntervalMS)
+			s.interval = nextInterval(s.interval, ans.IntervalMS)
 		}
-		last = h.report(last, err, interval)
-		timer.Reset(jitter(interval))
+		wait := s.next(classify(err))
+		last = h.report(last, err, s.interval)
+		timer.Reset(wait)
 	}
 }
 
@@ -172,69 +175,4 @@ func statusError(resp *http.Response) error {
 		se.Detail = body.Error
 	}
 	return se
-}
-
-// outcome is the kind of result of a heartbeat; the loop logs when it
-// changes.
-type outcome int
-
-const (
-	outcomeNone        outcome = iota // no heartbeat yet
-	outcomeAccepted                   // 2xx with a valid answer
-	outcomeUnreachable                // network error, 5xx, or a bad answer
-	outcomeRejected                   // 401 or 403: the hive token
-	outcomeRefused                    // any other 4xx
-)
-
-// classify returns the outcome of a heartbeat that ended with err.
-func classify(err error) outcome {
-	_, isStatus := errors.AsType[*StatusError](err)
-	switch {
-	case err == nil:
-		return outcomeAccepted
-	case IsTokenRejected(err):
-		return outcomeRejected
-	case isStatus:
-		return outcomeRefused
-	default:
-		return outcomeUnreachable
-	}
-}
-
-// report logs a heartbeat that ended with err when its outcome differs from
-// last, so an outage or a rejected token is logged once, and returns the
-// new outcome.
-func (h *Relay) report(last outcome, err error, interval time.Duration) outcome {
-	now := classify(err)
-	if err != nil {
-		h.log.Debug("heartbeat failed", "err", err)
-	}
-	if now == last {
-		return now
-	}
-	switch now {
-	case outcomeAccepted:
-		h.logAccepted(last, interval)
-	case outcomeUnreachable:
-		h.log.Warn("queen unreachable; heartbeats continue until it answers", "err", err, "interval", interval)
-	case outcomeRejected:
-		h.log.Error(fmt.Sprintf("queen rejected the hive token; re-run `queen setup install --node %s` on the queen to write a new one; heartbeats continue", h.node), "err", err)
-	case outcomeRefused:
-		se, _ := errors.AsType[*StatusError](err)
-		h.log.Error("queen refused the heartbeat; heartbeats continue", "err", err, "code", se.Detail.Code, "hint", se.Detail.Hint)
-	}
-	return now
-}
-
-func (h *Relay) logAccepted(last outcome, interval time.Duration) {
-	switch last {
-	case outcomeNone:
-		h.log.Info("first heartbeat accepted", "interval", interval)
-	case outcomeUnreachable:
-		h.log.Info("queen reachable again; heartbeats resumed", "interval", interval)
-	case outcomeRejected:
-		h.log.Info("queen accepted the hive token again", "interval", interval)
-	default:
-		h.log.Info("queen accepts heartbeats again", "interval", interval)
-	}
 }

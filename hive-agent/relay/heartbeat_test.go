@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,12 +28,14 @@ func TestSendRetries(t *testing.T) {
 		status       int
 		wantRequests int32
 		wantRejected bool
+		wantRemoved  bool
 		wantStatus   int // StatusError's code; 0: not a StatusError
 		wantErr      bool
 	}{
 		{name: "accepted", status: http.StatusOK, wantRequests: 1},
 		{name: "token rejected is not retried", status: http.StatusUnauthorized, wantRequests: 1, wantRejected: true, wantStatus: 401, wantErr: true},
 		{name: "forbidden is not retried", status: http.StatusForbidden, wantRequests: 1, wantRejected: true, wantStatus: 403, wantErr: true},
+		{name: "removed node is not retried", status: http.StatusGone, wantRequests: 1, wantRemoved: true, wantStatus: 410, wantErr: true},
 		{name: "unknown node is not retried", status: http.StatusNotFound, wantRequests: 1, wantStatus: 404, wantErr: true},
 		{name: "too many requests is not retried", status: http.StatusTooManyRequests, wantRequests: 1, wantStatus: 429, wantErr: true},
 		{name: "server error is retried", status: http.StatusServiceUnavailable, wantRequests: retryMax + 1, wantErr: true},
@@ -49,6 +54,9 @@ func TestSendRetries(t *testing.T) {
 			}
 			if IsTokenRejected(err) != tt.wantRejected {
 				t.Errorf("IsTokenRejected(%v) = %v, want %v", err, !tt.wantRejected, tt.wantRejected)
+			}
+			if IsNodeRemoved(err) != tt.wantRemoved {
+				t.Errorf("IsNodeRemoved(%v) = %v, want %v", err, !tt.wantRemoved, tt.wantRemoved)
 			}
 			if se, ok := errors.AsType[*StatusError](err); ok != (tt.wantStatus != 0) || (ok && se.StatusCode != tt.wantStatus) {
 				t.Errorf("error %v: StatusError %v, want status %d", err, ok, tt.wantStatus)
@@ -75,42 +83,122 @@ func TestSendRequest(t *testing.T) {
 	}
 }
 
-// TestRunLogsOncePerChange runs the loop against a queen that accepts,
-// rejects the token for several beats, then accepts again.
-func TestRunLogsOncePerChange(t *testing.T) {
+// TestRunLogsRejectionsOnce runs the loop against a queen that accepts,
+// then refuses several beats, then accepts again: each refusal is logged
+// once with its next step, and so is the recovery; a removed node's beats
+// back off with growing gaps, a rejected token's keep the interval (issue
+// 9 point 2).
+func TestRunLogsRejectionsOnce(t *testing.T) {
+	tests := []struct {
+		name        string
+		status      int
+		wantLog     string // logged once when the refusals start
+		wantAdvice  string // in that line
+		wantResume  string // logged once when the queen accepts again
+		wantBackoff bool   // gaps between refused beats grow
+	}{
+		{
+			name:       "token rejected",
+			status:     http.StatusUnauthorized,
+			wantLog:    "queen rejected the hive token",
+			wantAdvice: "queen setup install --node gpu-1",
+			wantResume: "queen accepted the hive token again",
+		},
+		{
+			name:        "node removed",
+			status:      http.StatusGone,
+			wantLog:     "node gpu-1 was removed from the queen",
+			wantAdvice:  fmt.Sprintf("stop this agent with `kill %d`", os.Getpid()),
+			wantResume:  "queen accepts node gpu-1 again",
+			wantBackoff: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, logs := runLoop(t)
+			waitRequests(t, q, 2)
+			q.status.Store(int32(tt.status))
+			waitFor(t, func() bool { return len(q.withStatus(tt.status)) >= refusedBeats })
+			q.status.Store(http.StatusOK)
+			resumed := q.requests.Load()
+			waitRequests(t, q, resumed+3)
+
+			out := logs.String()
+			for _, line := range []string{tt.wantLog, tt.wantResume} {
+				if n := strings.Count(out, line); n != 1 {
+					t.Errorf("%q logged %d times, want once:\n%s", line, n, out)
+				}
+			}
+			if !strings.Contains(out, tt.wantAdvice) {
+				t.Errorf("log does not say %q:\n%s", tt.wantAdvice, out)
+			}
+			if strings.Contains(out, testToken) {
+				t.Errorf("log shows the token:\n%s", out)
+			}
+			checkGaps(t, gaps(q.withStatus(tt.status)[:refusedBeats]), tt.wantBackoff)
+			checkGaps(t, gaps(q.since(int(resumed))), false)
+		})
+	}
+}
+
+// refusedBeats is how many refused beats TestRunLogsRejectionsOnce waits
+// for: with the test queen's 100 ms interval, a removed node's gaps are
+// about 200, 400 and 800 ms.
+const refusedBeats = 4
+
+// testInterval is the interval the test queen asks for.
+const testInterval = 100 * time.Millisecond
+
+// runLoop starts the heartbeat loop against a new test queen, logging at
+// info level into the returned buffer, and stops it when the test ends.
+func runLoop(t *testing.T) (*queen, *syncBuffer) {
+	t.Helper()
 	q := newQueen(t)
-	var logs syncBuffer
-	hb := newTestHeartbeat(t, q.srv.URL, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	logs := &syncBuffer{}
+	hb := newTestHeartbeat(t, q.srv.URL, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	done := make(chan struct{})
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { hb.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return q, logs
+}
 
-	waitRequests(t, q, 2)
-	q.status.Store(http.StatusUnauthorized)
-	waitRequests(t, q, q.requests.Load()+4)
-	q.status.Store(http.StatusOK)
-	waitFor(t, func() bool { return strings.Contains(logs.String(), "accepted the hive token again") })
+// checkGaps checks the gaps between beats: growing at least 1.5 times each
+// (a doubling backoff, jittered by up to a tenth) from above the interval,
+// or else never much longer than the interval.
+func checkGaps(t *testing.T, gaps []time.Duration, growing bool) {
+	t.Helper()
+	for i, g := range gaps {
+		switch {
+		case growing && i == 0 && g < testInterval*3/2:
+			t.Errorf("gaps %v: the first is not above the %v interval, want a backoff", gaps, testInterval)
+		case growing && i > 0 && g < gaps[i-1]*3/2:
+			t.Errorf("gaps %v: gap %d does not grow, want a doubling backoff", gaps, i)
+		case !growing && g > testInterval*5/2:
+			t.Errorf("gaps %v: gap %d is well over the %v interval", gaps, i, testInterval)
+		}
+	}
+}
 
-	out := logs.String()
-	if n := strings.Count(out, "queen rejected the hive token"); n != 1 {
-		t.Errorf("rejection logged %d times, want once:\n%s", n, out)
+// gaps returns the time between consecutive requests.
+func gaps(reqs []request) []time.Duration {
+	var out []time.Duration
+	for i := 1; i < len(reqs); i++ {
+		out = append(out, reqs[i].at.Sub(reqs[i-1].at))
 	}
-	if !strings.Contains(out, "queen setup install --node gpu-1") {
-		t.Errorf("rejection does not name the reinstall command:\n%s", out)
-	}
-	if strings.Contains(out, testToken) {
-		t.Errorf("log shows the token:\n%s", out)
-	}
+	return out
 }
 
 type request struct {
 	method, path, auth string
 	body               api.HeartbeatRequest
+	at                 time.Time // when it arrived
+	status             int       // what the queen answered
 }
 
 // queen is a test queen answering heartbeats with status (200 by default)
-// and an interval of 100 ms.
+// and an interval of testInterval, and refusals with the error body the
+// real queen sends for that status.
 type queen struct {
 	srv      *httptest.Server
 	status   atomic.Int32
@@ -131,18 +219,48 @@ func newQueen(t *testing.T) *queen {
 func (q *queen) serve(w http.ResponseWriter, r *http.Request) {
 	var body api.HeartbeatRequest
 	_ = json.NewDecoder(r.Body).Decode(&body)
+	status := int(q.status.Load())
 	q.mu.Lock()
-	q.reqs = append(q.reqs, request{method: r.Method, path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body})
+	q.reqs = append(q.reqs, request{method: r.Method, path: r.URL.Path, auth: r.Header.Get("Authorization"),
+		body: body, at: time.Now(), status: status})
 	q.mu.Unlock()
 	q.requests.Add(1)
-	status := int(q.status.Load())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if status == http.StatusOK {
-		_ = json.NewEncoder(w).Encode(api.HeartbeatResponse{IntervalMS: 100})
+		_ = json.NewEncoder(w).Encode(api.HeartbeatResponse{IntervalMS: testInterval.Milliseconds()})
 		return
 	}
-	_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrorDetail{Code: api.CodeUnauthorized, Message: "hive token not valid for this node"}})
+	_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: refusal(status)})
+}
+
+// refusal is the queen's error body for status.
+func refusal(status int) api.ErrorDetail {
+	if status == http.StatusGone {
+		return api.ErrorDetail{Code: api.CodeNodeRemoved, Message: "node gpu-1 was removed",
+			Hint: "stop the agent on gpu-1, or add the node again and run `queen setup install --node gpu-1`"}
+	}
+	return api.ErrorDetail{Code: api.CodeUnauthorized, Message: "hive token not valid for this node"}
+}
+
+// withStatus returns the requests the queen answered with status.
+func (q *queen) withStatus(status int) []request {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []request
+	for _, r := range q.reqs {
+		if r.status == status {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// since returns the requests from the i-th (0-based) on.
+func (q *queen) since(i int) []request {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.reqs[i:])
 }
 
 func (q *queen) last() request {

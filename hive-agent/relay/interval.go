@@ -15,7 +15,29 @@ const (
 	MaxInterval = 5 * time.Minute
 	// DefaultInterval is the interval until the queen first answers.
 	DefaultInterval = api.DefaultHeartbeatIntervalMS * time.Millisecond
+	// MaxRemovedBackoff is the longest wait between heartbeats while the
+	// queen answers that this node was removed.
+	MaxRemovedBackoff = 5 * time.Minute
 )
+
+// schedule says when the next heartbeat goes: after the interval the queen
+// asked for or, while the queen answers that the node was removed, after a
+// backoff that doubles from the interval up to MaxRemovedBackoff. Both are
+// jittered.
+type schedule struct {
+	interval time.Duration // the queen's, clamped
+	backoff  time.Duration // 0: not backing off
+}
+
+// next returns the wait before the heartbeat after one that ended with o.
+func (s *schedule) next(o outcome) time.Duration {
+	if o != outcomeRemoved {
+		s.backoff = 0
+		return jitter(s.interval)
+	}
+	s.backoff = min(max(s.backoff, s.interval)*2, MaxRemovedBackoff)
+	return jitter(s.backoff)
+}
 
 // nextInterval returns the interval the queen asked for in ms, clamped to
 // [MinInterval, MaxInterval]; an answer without one (ms <= 0) keeps cur.

@@ -61,3 +61,58 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleNext follows the waits of a loop through a run of outcomes:
+// a removed node doubles them from the interval up to MaxRemovedBackoff,
+// anything else waits the interval and ends the backoff.
+func TestScheduleNext(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval time.Duration
+		outcomes []outcome
+		want     []time.Duration // before jitter
+	}{
+		{
+			name:     "accepted keeps the interval",
+			interval: 5 * time.Second,
+			outcomes: []outcome{outcomeAccepted, outcomeAccepted},
+			want:     []time.Duration{5 * time.Second, 5 * time.Second},
+		},
+		{
+			name:     "token rejected keeps the interval",
+			interval: 5 * time.Second,
+			outcomes: []outcome{outcomeRejected, outcomeRejected, outcomeRejected},
+			want:     []time.Duration{5 * time.Second, 5 * time.Second, 5 * time.Second},
+		},
+		{
+			name:     "removed doubles up to the cap",
+			interval: 5 * time.Second,
+			outcomes: []outcome{outcomeRemoved, outcomeRemoved, outcomeRemoved, outcomeRemoved, outcomeRemoved, outcomeRemoved, outcomeRemoved},
+			want: []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second,
+				160 * time.Second, MaxRemovedBackoff, MaxRemovedBackoff},
+		},
+		{
+			name:     "accepted again ends the backoff",
+			interval: 5 * time.Second,
+			outcomes: []outcome{outcomeRemoved, outcomeRemoved, outcomeAccepted, outcomeRemoved},
+			want:     []time.Duration{10 * time.Second, 20 * time.Second, 5 * time.Second, 10 * time.Second},
+		},
+		{
+			name:     "an interval at the ceiling stays there",
+			interval: MaxInterval,
+			outcomes: []outcome{outcomeRemoved, outcomeRemoved},
+			want:     []time.Duration{MaxRemovedBackoff, MaxRemovedBackoff},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := schedule{interval: tt.interval}
+			for i, o := range tt.outcomes {
+				got := s.next(o)
+				if got > tt.want[i] || got < tt.want[i]-tt.want[i]/10 {
+					t.Errorf("wait %d = %v, want %v less up to a tenth of jitter", i, got, tt.want[i])
+				}
+			}
+		})
+	}
+}

@@ -32,3 +32,11 @@ func IsTokenRejected(err error) bool {
 	se, ok := errors.AsType[*StatusError](err)
 	return ok && (se.StatusCode == http.StatusUnauthorized || se.StatusCode == http.StatusForbidden)
 }
+
+// IsNodeRemoved reports whether err is the queen saying that this node was
+// removed from its registry (410 Gone, code api.CodeNodeRemoved): the hive
+// token belongs to a node that no longer exists.
+func IsNodeRemoved(err error) bool {
+	se, ok := errors.AsType[*StatusError](err)
+	return ok && se.StatusCode == http.StatusGone
+}
