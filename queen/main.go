@@ -5,7 +5,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -39,20 +41,62 @@ func (versionCmd) Run() error {
 	return nil
 }
 
+// Exit codes: 1 for a failed command, 2 for a command line that does not
+// parse (a usage error).
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
 func main() {
-	var c cli
-	kctx := kong.Parse(&c, kong.Name("queen"),
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// newParser builds the command line of c. Values may start with '-' (say
+// --device -1), so a wrong value gets the rule it breaks, not a guess
+// that it was a flag.
+func newParser(c *cli, opts ...kong.Option) (*kong.Kong, error) {
+	return kong.New(c, append([]kong.Option{kong.Name("queen"),
 		kong.Description("rbee fleet control plane."),
-		kong.UsageOnError())
+		kong.WithHyphenPrefixedParameters(true)}, opts...)...)
+}
+
+// run parses args, runs the chosen command and returns the exit code. A
+// usage error is one line and a pointer to the command's help, never the
+// whole usage.
+func run(args []string, stderr io.Writer) int {
+	var c cli
+	parser, err := newParser(&c)
+	if err != nil {
+		fmt.Fprintf(stderr, "queen: build the command line: %v; this is a bug, report it\n", err)
+		return exitFailure
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "queen: %v\nsee '%s --help'\n", err, commandOf(err))
+		return exitUsage
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(&c.Globals)
 	if err := kctx.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "queen:", err)
+		fmt.Fprintln(stderr, "queen:", err)
 		if h := hintOf(err); h != "" {
-			fmt.Fprintln(os.Stderr, "hint:", h)
+			fmt.Fprintln(stderr, "hint:", h)
 		}
-		os.Exit(1)
+		return exitFailure
 	}
+	return 0
+}
+
+// commandOf names the command a parse error belongs to, as far as the
+// parser got: "queen setup add-node", or "queen".
+func commandOf(err error) string {
+	if pe, ok := errors.AsType[*kong.ParseError](err); ok && pe.Context != nil {
+		if n := pe.Context.Selected(); n != nil {
+			return n.FullPath()
+		}
+	}
+	return "queen"
 }

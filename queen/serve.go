@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -98,37 +95,4 @@ func agentBinary() string {
 		return "hive-agent"
 	}
 	return filepath.Join(filepath.Dir(exe), "hive-agent")
-}
-
-// ensureToken returns the admin token from path, creating the file (0600,
-// 32 random bytes in hex) on first start.
-func ensureToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err == nil {
-		token := strings.TrimSpace(string(data))
-		if token == "" {
-			return "", fmt.Errorf("admin token file %s is empty: remove it and restart the queen to make a new one", path)
-		}
-		return token, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read admin token: %w", err)
-	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	token := hex.EncodeToString(b)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return ensureToken(path) // another queen made it first
-	}
-	if err != nil {
-		return "", fmt.Errorf("create admin token: %w", err)
-	}
-	if _, err := f.WriteString(token + "\n"); err != nil {
-		f.Close()
-		return "", fmt.Errorf("write admin token: %w", err)
-	}
-	return token, f.Close()
 }

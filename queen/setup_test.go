@@ -56,7 +56,7 @@ func runQueen(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	var c cli
 	var stdout, stderr bytes.Buffer
-	parser, err := kong.New(&c, kong.Name("queen"), kong.Writers(&stdout, &stderr),
+	parser, err := newParser(&c, kong.Writers(&stdout, &stderr),
 		kong.Exit(func(code int) { t.Fatalf("kong exited with %d: %s", code, stderr.String()) }))
 	if err != nil {
 		t.Fatalf("kong.New: %v", err)
