@@ -41,10 +41,22 @@ func Load(path string) (api.AgentConfig, error) {
 	return cfg, nil
 }
 
-// decode reads one JSON object into cfg and describes a failure without
-// echoing the file's contents, which hold the token.
+// decode reads one JSON object into cfg, refusing anything after it but
+// blanks, and describes a failure without echoing the file's contents,
+// which hold the token.
 func decode(r io.Reader, cfg *api.AgentConfig) error {
-	err := json.NewDecoder(io.LimitReader(r, maxConfigSize)).Decode(cfg)
+	dec := json.NewDecoder(io.LimitReader(r, maxConfigSize))
+	if err := describe(dec.Decode(cfg)); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("there is more after the JSON object (from byte %d); the file must hold one object", dec.InputOffset())
+	}
+	return nil
+}
+
+// describe says what is wrong with the JSON without quoting it.
+func describe(err error) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {

@@ -44,6 +44,17 @@ func TestLoad(t *testing.T) {
 			want:    []string{"syntax error at byte", "queen setup install --node <node>"},
 		},
 		{
+			name:    "trailing garbage after the object",
+			content: `{"node_name":"gpu-1","queen_url":"http://10.0.0.1:7833","hive_token":"` + testToken + `","listen":"0.0.0.0:7835"} {"hive_token":"x"}`,
+			mode:    0o600,
+			want:    []string{"more after the JSON object", "queen setup install --node gpu-1"},
+		},
+		{
+			name:    "trailing blanks are fine",
+			content: `{"node_name":"gpu-1","queen_url":"http://10.0.0.1:7833","hive_token":"` + testToken + `","listen":"0.0.0.0:7835"}` + "\n\n  \n",
+			mode:    0o600,
+		},
+		{
 			name:    "empty file",
 			content: ``,
 			mode:    0o600,
