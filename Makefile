@@ -1,5 +1,6 @@
 # rbee fleet. `make help` lists the targets.
 GO      ?= go
+GOFMT   ?= $(shell $(GO) env GOROOT 2>/dev/null)/bin/gofmt
 VERSION ?= $(shell git rev-parse HEAD 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/rbee-fleet/rbee/shared/version.Version=$(VERSION)
 
@@ -15,13 +16,16 @@ test: fmt-check vet ## gofmt check, go vet, and every test with the race detecto
 	$(GO) test -race -timeout 20m ./...
 
 fmt-check: ## fail when a Go file is not gofmt-clean
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@[ -x "$(GOFMT)" ] || { echo "gofmt not found at '$(GOFMT)': install Go 1.26 (scripts/install-deps.sh says how) or pass GOFMT=/path/to/gofmt"; exit 1; }
+	@out=$$($(GOFMT) -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; echo "run: gofmt -w $$out"; exit 1; fi
 
 vet: ## go vet ./...
 	$(GO) vet ./...
 
-demo: build ## run the local demo fleet (see README)
+demo: ## run the local demo fleet (see README)
+	@echo "demo: building queen, hive-agent and rbee-worker into bin/ first (about a minute with a cold Go cache)"
+	@$(MAKE) --no-print-directory build
 	bash scripts/demo.sh
 
 bench: ## run the benchmarks

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what rbee's tests and demo need when it is missing: sshd and ssh
+# Checks for Go 1.26 (exits 1 saying how to install it), then installs what
+# rbee's tests and demo need when it is missing: sshd and ssh
 # (openssh-server, openssh-client), git, ip (iproute2), useradd (passwd)
 # and curl (the demo's completion request).
 # As root it uses apt-get; as another user it prints the command to run and
@@ -15,6 +16,19 @@ declare -A need=(
   [curl]=curl
 )
 
+# Go is not a Debian package here (Debian's is older than the 1.26 the
+# module needs): say how to get it and stop.
+go_version=$(go env GOVERSION 2>/dev/null || true)
+if [[ -z $go_version ]]; then
+  echo "install-deps: Go is missing: install Go 1.26 or newer (the official linux tarball, unpacked into /usr/local/go)" >&2
+  echo "and put it on PATH: export PATH=\$PATH:/usr/local/go/bin; then run this again" >&2
+  exit 1
+fi
+if [[ $(printf '%s\n' go1.26 "$go_version" | sort -V | head -n1) != go1.26 ]]; then
+  echo "install-deps: $go_version is too old: install Go 1.26 or newer and put it first on PATH" >&2
+  exit 1
+fi
+
 missing=()
 for bin in "${!need[@]}"; do
   if [[ $bin == /* ]]; then [[ -x $bin ]] && continue
@@ -23,10 +37,6 @@ for bin in "${!need[@]}"; do
   missing+=("${need[$bin]}")
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
-
-if ! command -v go >/dev/null 2>&1; then
-  echo "install-deps: Go is missing too: install Go 1.26 and put it on PATH" >&2
-fi
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install-deps: missing packages: ${missing[*]}" >&2

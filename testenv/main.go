@@ -98,7 +98,9 @@ func (u *upCmd) Run(ctx context.Context, c *cli) error {
 		return errors.Join(err, f.Close())
 	}
 	fmt.Printf("fleet %s is up (%s mode, %d hosts, files in %s)\n", f.ID, f.Mode, len(f.Hosts), f.Dir)
-	fmt.Printf("git server: %s\n\n", f.Git.URL)
+	fmt.Printf("git server: %s\n", f.Git.URL)
+	fmt.Printf("it serves branch main at commit %s: a snapshot of the working tree (HEAD %s plus any local changes),\n"+
+		"so install reports that commit, which `git log` does not know\n\n", f.Git.Commit, orNone(f.Git.SourceHead))
 	for _, h := range f.Hosts {
 		key, err := h.PublicKey()
 		if err != nil {
@@ -216,4 +218,12 @@ func answers(h *fleet.Host) string {
 		return "answers (marked cut)"
 	}
 	return "answers"
+}
+
+// orNone returns s, or "(none)" when it is empty.
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

@@ -35,8 +35,13 @@ func TestUpFleetOutlivesReaping(t *testing.T) {
 	stateDir := t.TempDir()
 	t.Cleanup(func() { downIfUp(t, bin, stateDir) })
 
-	testenv(t, bin, stateDir, "up", "--hosts", "1", "--prefix", "cli")
+	up := testenv(t, bin, stateDir, "up", "--hosts", "1", "--prefix", "cli")
 	f := loadState(t, stateDir)
+	served, err := exec.Command("git", "--git-dir", f.Git.RepoDir, "rev-parse", "main").Output()
+	if err != nil || len(f.Git.Commit) != 40 || strings.TrimSpace(string(served)) != f.Git.Commit ||
+		!strings.Contains(up, "serves branch main at commit "+f.Git.Commit) {
+		t.Errorf("up printed:\n%s\nwant the commit the git server serves (%s, %v)", up, served, err)
+	}
 
 	reaped, err := fleet.ReapStale()
 	if err != nil {

@@ -15,6 +15,11 @@ type Git struct {
 	URL     string   `json:"url"`      // git://ADDR:PORT/rbee.git, what hosts clone
 	RepoDir string   `json:"repo_dir"` // the bare repository; tests may push to it
 	Daemon  *Process `json:"daemon"`
+	// Commit is the snapshot commit branch main points at; SourceHead is
+	// the HEAD of the checkout it was taken from. They differ even for a
+	// clean tree: the snapshot is a commit of its own.
+	Commit     string `json:"commit"`
+	SourceHead string `json:"source_head"`
 }
 
 // gitIdentity lets commit-tree work on machines with no git identity set.
@@ -26,7 +31,8 @@ var gitIdentity = []string{
 func startGit(ctx context.Context, f *Fleet, source string) (*Git, error) {
 	base := filepath.Join(f.Dir, "git")
 	g := &Git{RepoDir: filepath.Join(base, "rbee.git")}
-	if err := snapshotRepo(ctx, source, g.RepoDir); err != nil {
+	var err error
+	if g.Commit, g.SourceHead, err = snapshotRepo(ctx, source, g.RepoDir); err != nil {
 		return nil, err
 	}
 	execPath, err := run(ctx, "git", "--exec-path")
@@ -72,35 +78,43 @@ func startGitDaemon(ctx context.Context, bin, base, host string, port int) (*Pro
 }
 
 // snapshotRepo makes a bare repository at dst whose branch main holds the
-// working tree of the checkout containing src. It writes objects only into
-// dst and uses a private index, so the source checkout is not touched.
-func snapshotRepo(ctx context.Context, src, dst string) error {
+// working tree of the checkout containing src, and returns that commit and
+// the checkout's HEAD. It writes objects only into dst and uses a private
+// index, so the source checkout is not touched.
+func snapshotRepo(ctx context.Context, src, dst string) (commit, head string, err error) {
 	top, err := run(ctx, "git", "-C", src, "rev-parse", "--show-toplevel")
 	if err != nil {
-		return fmt.Errorf("find the checkout to serve (%s must be inside a git checkout): %w", src, err)
+		return "", "", fmt.Errorf("find the checkout to serve (%s must be inside a git checkout): %w", src, err)
 	}
+	head, _ = run(ctx, "git", "-C", top, "rev-parse", "HEAD") // empty in a checkout without commits
 	if _, err := run(ctx, "git", "init", "-q", "--bare", "-b", "main", dst); err != nil {
-		return err
+		return "", "", err
 	}
+	commit, err = snapshotCommit(ctx, top, dst)
+	if err != nil {
+		return "", "", err
+	}
+	_, err = run(ctx, "git", "-C", dst, "update-ref", "refs/heads/main", commit)
+	return commit, head, err
+}
+
+// snapshotCommit writes the working tree of checkout top as a commit into
+// the bare repository dst.
+func snapshotCommit(ctx context.Context, top, dst string) (string, error) {
 	env := append([]string{
 		"GIT_INDEX_FILE=" + filepath.Join(dst, "snapshot-index"),
 		"GIT_OBJECT_DIRECTORY=" + filepath.Join(dst, "objects"),
 		"GIT_ALTERNATE_OBJECT_DIRECTORIES=",
 	}, gitIdentity...)
 	if _, err := runEnv(ctx, env, top, "git", "add", "-A"); err != nil {
-		return fmt.Errorf("snapshot %s: %w", top, err)
+		return "", fmt.Errorf("snapshot %s: %w", top, err)
 	}
+	defer os.Remove(filepath.Join(dst, "snapshot-index"))
 	tree, err := runEnv(ctx, env, top, "git", "write-tree")
 	if err != nil {
-		return err
+		return "", err
 	}
-	commit, err := runEnv(ctx, env, top, "git", "commit-tree", tree, "-m", "testenv snapshot of "+top)
-	if err != nil {
-		return err
-	}
-	os.Remove(filepath.Join(dst, "snapshot-index"))
-	_, err = run(ctx, "git", "-C", dst, "update-ref", "refs/heads/main", commit)
-	return err
+	return runEnv(ctx, env, top, "git", "commit-tree", tree, "-m", "testenv snapshot of "+top)
 }
 
 // freePort asks the kernel for a free loopback TCP port.
