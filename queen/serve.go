@@ -14,6 +14,7 @@ import (
 
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
 	"github.com/rbee-fleet/rbee/queen/server"
+	"github.com/rbee-fleet/rbee/shared/httpserver"
 	"github.com/rbee-fleet/rbee/shared/version"
 )
 
@@ -54,7 +55,7 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 		HeartbeatInterval: s.HeartbeatInterval, StaleAfter: s.StaleAfter,
 	})
 	go queenAPI.Run(ctx)
-	srv := &http.Server{Handler: queenAPI.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := httpserver.New(queenAPI.Handler(), httpserver.Limits{})
 	log.Info("queen serving", "version", version.String(), "listen", ln.Addr().String(), "data_dir", g.DataDir)
 	fmt.Fprintf(os.Stderr, "queen listening on http://%s (data dir %s)\n", ln.Addr(), g.DataDir)
 	errc := make(chan error, 1)
