@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
@@ -33,6 +37,11 @@ const (
 
 func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// From here on SIGHUP reloads the admin token instead of ending the
+	// queen.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := os.MkdirAll(g.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir %s: %w", g.DataDir, err)
 	}
@@ -55,6 +64,7 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 		HeartbeatInterval: s.HeartbeatInterval, StaleAfter: s.StaleAfter,
 	})
 	go queenAPI.Run(ctx)
+	go reloadOnHangup(ctx, log, hup, filepath.Join(g.DataDir, tokenFile), queenAPI)
 	srv := httpserver.New(queenAPI.Handler(), httpserver.Limits{})
 	log.Info("queen serving", "version", version.String(), "listen", ln.Addr().String(), "data_dir", g.DataDir)
 	fmt.Fprintf(os.Stderr, "queen listening on http://%s (data dir %s)\n", ln.Addr(), g.DataDir)
@@ -96,4 +106,32 @@ func agentBinary() string {
 		return "hive-agent"
 	}
 	return filepath.Join(filepath.Dir(exe), "hive-agent")
+}
+
+// reloadOnHangup re-reads the admin token file on every signal from hup
+// until ctx ends and puts it in force; a file that fails its checks is
+// logged and the token in force stays. The log names the token by a
+// fingerprint, never the token.
+func reloadOnHangup(ctx context.Context, log *slog.Logger, hup <-chan os.Signal, path string, srv *server.Server) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		token, err := readTokenFile(path)
+		if err != nil {
+			log.Error("SIGHUP: admin token not reloaded; the old one stays in force", "err", err)
+			continue
+		}
+		srv.SetAdminToken(token)
+		log.Info("SIGHUP: reloaded the admin token; the old one is refused from now on", "file", path, "token_sha256_prefix", tokenFingerprint(token))
+	}
+}
+
+// tokenFingerprint names a token in logs without revealing it: the first
+// 12 hex digits of its SHA-256.
+func tokenFingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:6])
 }

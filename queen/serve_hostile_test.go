@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbee-fleet/rbee/testenv/fleet"
 )
 
 // TestServeWithstandsIdleConnections opens 1,000 idle connections to a
@@ -47,4 +53,53 @@ func TestServeWithstandsIdleConnections(t *testing.T) {
 	if open > 128 {
 		t.Errorf("the queen keeps %d idle connections of one address open, want at most 128", open)
 	}
+}
+
+// TestSIGHUPRotatesTheAdminToken rewrites admin.token of a real `queen
+// serve` and sends SIGHUP: the queen keeps running, the new token works and
+// the old one is refused.
+func TestSIGHUPRotatesTheAdminToken(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	oldToken := readToken(t, d.dataDir)
+	newToken := strings.Repeat("5e", 32)
+	if err := os.WriteFile(filepath.Join(d.dataDir, "admin.token"), []byte(newToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	err := fleet.Await(ctx, "the new token to work", func() (bool, string, error) {
+		select {
+		case <-d.exited:
+			return false, "", errors.New("queen exited on SIGHUP")
+		default:
+		}
+		code := statusWith(t, d, newToken)
+		return code == http.StatusOK, strconv.Itoa(code), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := statusWith(t, d, oldToken); code != http.StatusUnauthorized {
+		t.Errorf("old token after rotation: status %d, want 401", code)
+	}
+	log, _ := os.ReadFile(d.logPath)
+	if !strings.Contains(string(log), "reloaded the admin token") || strings.Contains(string(log), newToken) {
+		t.Errorf("queen log must say it reloaded, without the token:\n%s", log)
+	}
+}
+
+// statusWith returns the status of an admin route called with token.
+func statusWith(t *testing.T, d *daemon, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", d.url+"/v1/hives", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -23,7 +23,7 @@ import (
 // Config is what a Server needs.
 type Config struct {
 	Registry *hiveregistry.Registry // required
-	Token    string                 // admin bearer token, required
+	Token    string                 // admin bearer token, required; SetAdminToken replaces it
 	Logger   *slog.Logger           // nil means slog.Default()
 	// Retry is the SSH connect retry policy; the zero value is DESIGN §4's.
 	Retry provision.RetryPolicy
@@ -52,6 +52,7 @@ type Server struct {
 	workers    *workerregistry.Registry
 	tokens     *hiveTokens
 	agentHTTP  *http.Client
+	adminToken atomic.Pointer[string] // the admin token in force
 
 	mu      sync.Mutex
 	pending map[string]bool // names with an add, update or remove in flight
@@ -73,8 +74,16 @@ func New(cfg Config) *Server {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return &Server{cfg: cfg, log: cfg.Logger, pending: map[string]bool{}, beats: newHeartbeats(),
+	s := &Server{cfg: cfg, log: cfg.Logger, pending: map[string]bool{}, beats: newHeartbeats(),
 		workers: workerregistry.New(), tokens: newHiveTokens(), agentHTTP: &http.Client{Transport: transport}}
+	s.SetAdminToken(cfg.Token)
+	return s
+}
+
+// SetAdminToken replaces the admin token: requests with the old one are
+// refused from now on (a rotation without a restart).
+func (s *Server) SetAdminToken(token string) {
+	s.adminToken.Store(&token)
 }
 
 // Handler returns the HTTP handler with every route.
@@ -126,7 +135,7 @@ func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) != 1 {
+		if !ok || token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(*s.adminToken.Load())) != 1 {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, http.StatusUnauthorized, api.ErrorDetail{Code: api.CodeUnauthorized,
 				Message: "missing or wrong bearer token",
