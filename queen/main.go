@@ -31,6 +31,7 @@ type cli struct {
 	Setup   setupCmd   `cmd:"" help:"Register, check and remove hive nodes."`
 	Hive    hiveCmd    `cmd:"" help:"Start, stop and check the hive agent of a node."`
 	Workers workersCmd `cmd:"" help:"List, spawn and stop inference workers."`
+	DB      dbCmd      `cmd:"" name:"db" help:"Back up the hive registry."`
 	Version versionCmd `cmd:"" help:"Print the version of queen."`
 }
 

@@ -54,6 +54,11 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 		return fmt.Errorf("open hive registry: %w", err)
 	}
 	defer reg.Close()
+	if err := reg.QuickCheck(ctx); err != nil {
+		db := filepath.Join(g.DataDir, dbFile)
+		return fmt.Errorf("%w; the queen does not serve from a damaged registry: restore a backup made with `queen db backup FILE`: %s",
+			err, restoreSteps("FILE", db))
+	}
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; is another queen running? pick another address with --listen", s.Listen, err)
