@@ -202,7 +202,7 @@ func (j *job) fetch(ctx context.Context) error {
 	j.say(PhaseFetch, "📦 %s %s (%s)", verb, j.node.GitRepoURL, j.node.GitBranch)
 	out, err := j.run(ctx, fetchScript, j.node.InstallPath, j.node.GitRepoURL, j.node.GitBranch)
 	if err != nil {
-		return fmt.Errorf("git: %w", err)
+		return j.gitFailure(verb, err)
 	}
 	lines := strings.Fields(out)
 	if len(lines) == 0 || len(lines[len(lines)-1]) != 40 {
@@ -211,6 +211,40 @@ func (j *job) fetch(ctx context.Context) error {
 	j.commit = lines[len(lines)-1]
 	j.say(PhaseFetch, "at commit %s", short(j.commit))
 	return j.writeManifest(ctx)
+}
+
+// gitFailure shows what git said (not the script around it) and the git
+// command a user can run on the node to see it again.
+func (j *job) gitFailure(verb string, err error) error {
+	stderr := provision.StderrOf(err)
+	if stderr == nil {
+		return fmt.Errorf("git: %w", err) // the connection, not git
+	}
+	n := j.node
+	gitCmd := provision.Command("git", "-C", n.InstallPath, "fetch", "origin", "+refs/heads/"+n.GitBranch)
+	if verb == "cloning" {
+		gitCmd = provision.Command("git", "clone", "--branch", n.GitBranch, "--", n.GitRepoURL, n.InstallPath)
+	}
+	return withHint(fmt.Sprintf("fix the repository URL or branch with `queen setup update-node --name %s`, or see it on the node: %s -- %s",
+		n.NodeName, j.sshCommand(), gitCmd),
+		"git could not get branch %s of %s:\n%s", n.GitBranch, n.GitRepoURL, lastLines(stderr, 10, err))
+}
+
+// sshCommand is the ssh command line that logs in to the node as install
+// does.
+func (j *job) sshCommand() string {
+	var args []string
+	if j.node.SSHPort != 0 && j.node.SSHPort != 22 {
+		args = append(args, "-p", fmt.Sprint(j.node.SSHPort))
+	}
+	if j.node.SSHKeyPath != "" {
+		args = append(args, "-i", j.node.SSHKeyPath)
+	}
+	dest := j.node.SSHHost
+	if j.node.SSHUser != "" {
+		dest = j.node.SSHUser + "@" + dest
+	}
+	return provision.Command("ssh", append(args, dest)...)
 }
 
 // writeManifest records on the node what this install may create, before
