@@ -22,15 +22,28 @@ func (in *Installer) Stop(ctx context.Context, n api.Node, report Reporter) erro
 			if err != nil {
 				return fmt.Errorf("stop the agent: %w", err)
 			}
-			if pid := keyValues(out)["stopped"]; pid != "" {
-				j.say("stop agent", "🛑 stopped the agent (pid %s)", pid)
-			} else {
-				j.say("stop agent", "no agent was running")
-			}
+			j.sayStopped(keyValues(out))
 			return nil
 		}},
 	}, report)
 	return err
+}
+
+// sayStopped reports the stop script's answer: which agent stopped, and
+// whether it had to be killed.
+func (j *job) sayStopped(kv map[string]string) {
+	pid := kv["stopped"]
+	var tenths int
+	fmt.Sscan(kv["waited"], &tenths)
+	switch {
+	case pid == "":
+		j.say("stop agent", "no agent was running")
+	case kv["killed"] == "yes":
+		j.report(api.LevelWarn, "stop agent", fmt.Sprintf("🛑 the agent (pid %s) ignored SIGTERM for %.1f s and was killed (SIGKILL); its workers may still run: check with `ps` on the node",
+			pid, float64(tenths)/10), 0)
+	default:
+		j.say("stop agent", "🛑 stopped the agent (pid %s) in %.1f s", pid, float64(tenths)/10)
+	}
 }
 
 // Start starts the installed agent of node n if it is not running and waits

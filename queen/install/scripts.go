@@ -112,16 +112,19 @@ const agentStateScript = agentFunctions + `p=$1
 echo "pid=$(agent_pid "$p")"
 if [ -x "$p/bin/hive-agent" ]; then echo installed=yes; else echo installed=no; fi`
 
-// stopScript stops the agent of $1: SIGTERM, up to 15 s, then SIGKILL.
+// stopScript stops the agent of $1: SIGTERM, up to 15 s, then SIGKILL. It
+// prints the pid it stopped (stopped=), the tenths of a second it waited
+// (waited=), and killed=yes when SIGTERM was not enough.
 const stopScript = agentFunctions + `p=$1
 pid=$(agent_pid "$p")
+i=0
 if [ -n "$pid" ]; then
   kill -TERM "$pid" 2>/dev/null || true
-  i=0
   while ! gone "$pid" && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
-  gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+  if ! gone "$pid"; then kill -KILL "$pid" 2>/dev/null || true; echo killed=yes; fi
 fi
 rm -f "$p/run/hive-agent.pid"
+echo "waited=$i"
 echo "stopped=$pid"`
 
 // startScript starts the agent of $1 detached from the SSH session, with
