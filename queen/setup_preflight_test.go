@@ -63,6 +63,8 @@ func TestPreflight(t *testing.T) {
 				"  ❌ git is missing: install it on the node (e.g. `apt-get install git`)\n" +
 				"  ❌ go is missing: install Go 1.26 on the node, or install with `--method upload`\n" +
 				"  ❌ only 512 MiB free at /opt/rbee: free at least 1 GiB or pick another --install-path\n",
+			wantErr:  `preflight failed: 3 problem(s) on node "gpu-1" would stop an install`,
+			wantHint: "fix the problems listed above, then run `queen setup preflight` again",
 		},
 		{
 			name:     "command failed",
@@ -119,7 +121,7 @@ func TestPreflightOfUnknownNode(t *testing.T) {
 	if res.err == nil || res.err.Error() != `node "gpu-9" not found` {
 		t.Fatalf("err = %v, want node \"gpu-9\" not found", res.err)
 	}
-	if h := hintOf(res.err); !strings.Contains(h, "`queen setup list-nodes`") {
-		t.Errorf("hint = %q, want it to name `queen setup list-nodes`", h)
+	if h := hintOf(res.err); !strings.Contains(h, "`queen setup add-node --name gpu-9 --ssh-host HOST") {
+		t.Errorf("hint = %q, want the add-node command that registers it", h)
 	}
 }

@@ -54,7 +54,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.recordContact(ctx, n)
-	p.succeed(http.StatusOK, fmt.Sprintf("✅ Preflight of '%s' done: %d problem(s)", n.NodeName, len(report.Problems)), report)
+	p.succeed(http.StatusOK, preflightSummary(n.NodeName, len(report.Problems)), report)
 }
 
 func (s *Server) probe(ctx context.Context, c *provision.Client, report *api.PreflightReport, p *progress) error {
@@ -112,4 +112,13 @@ func (s *Server) recordContact(ctx context.Context, n api.Node) {
 	if err := s.cfg.Registry.SetStatus(ctx, n.NodeName, status, &now); err != nil {
 		s.log.Warn("record contact", "node", n.NodeName, "err", err)
 	}
+}
+
+// preflightSummary is the last line of a preflight: ✅ only when nothing
+// would stop an install.
+func preflightSummary(node string, problems int) string {
+	if problems == 0 {
+		return fmt.Sprintf("✅ Preflight of '%s' done: ready to install", node)
+	}
+	return fmt.Sprintf("❌ Preflight of '%s' done: %d problem(s) would stop an install", node, problems)
 }
