@@ -99,6 +99,9 @@ func invalidFlags(command string, err error) error {
 	if len(flags) > 0 {
 		hint = "fix " + strings.Join(flags, ", ") + " and run the command again"
 	}
+	if errors.Is(err, api.ErrUnsafePath) {
+		hint = api.InstallPathHint
+	}
 	return withHint(fmt.Errorf("check the %s flags: %w", command, err), hint)
 }
 

@@ -11,10 +11,11 @@ import (
 type removeNodeCmd struct {
 	Name      string `required:"" placeholder:"NAME" help:"Name of the node to drop from the registry."`
 	Uninstall bool   `help:"First stop the agent and remove what install made on the node (checkout included)."`
+	Force     bool   `help:"Forget the node even though its agent still runs; the agent and its workers keep running on the node."`
 }
 
 // Run drops the node from the queen's registry, after uninstalling the agent
-// when asked.
+// when asked. The queen refuses a node whose agent runs unless --force.
 func (c *removeNodeCmd) Run(ctx context.Context, s *session) error {
 	if err := checkNodeName("--name", c.Name); err != nil {
 		return err
@@ -31,7 +32,7 @@ func (c *removeNodeCmd) Run(ctx context.Context, s *session) error {
 			return nodeNotFound(c.Name, err)
 		}
 	}
-	resp, err := q.RemoveNode(ctx, c.Name)
+	resp, err := q.RemoveNode(ctx, c.Name, c.Force)
 	if err != nil {
 		return nodeNotFound(c.Name, s.explain(err))
 	}
@@ -39,5 +40,8 @@ func (c *removeNodeCmd) Run(ctx context.Context, s *session) error {
 		return writeJSON(s.stdout, resp)
 	}
 	s.say("✅ Node '%s' removed from registry", c.Name)
+	if resp.Warning != "" {
+		s.say("⚠️  %s", resp.Warning)
+	}
 	return nil
 }

@@ -14,8 +14,15 @@ func TestRemoveNode(t *testing.T) {
 		if r.Method != http.MethodDelete {
 			t.Errorf("method = %s, want DELETE", r.Method)
 		}
-		switch r.URL.Path {
-		case "/v1/hives/workstation":
+		switch {
+		case r.URL.Path == "/v1/hives/busy" && r.URL.Query().Get("force") == "true":
+			answerJSON(w, http.StatusOK, api.RemoveNodeResponse{Removed: "busy", AgentPID: 4242,
+				Warning: "the agent of busy (pid 4242, 1 worker(s)) keeps running on the node, unmanaged"})
+		case r.URL.Path == "/v1/hives/busy":
+			answerError(w, http.StatusConflict, api.ErrorDetail{Code: api.CodeAgentRunning,
+				Message: "the agent of busy is running (pid 4242, 1 worker(s))",
+				Hint:    "stop and uninstall it with `queen setup remove-node --name busy --uninstall`"})
+		case r.URL.Path == "/v1/hives/workstation":
 			answerJSON(w, http.StatusOK, api.RemoveNodeResponse{Removed: "workstation"})
 		default:
 			answerError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound, Message: "hive not found"})
@@ -31,6 +38,10 @@ func TestRemoveNode(t *testing.T) {
 	}{
 		{name: "removed", args: []string{"setup", "remove-node", "--name", "workstation"}, wantOut: "[queen] ✅ Node 'workstation' removed from registry\n"},
 		{name: "removed, json", args: []string{"--json", "setup", "remove-node", "--name", "workstation"}, wantOut: "{\n  \"removed\": \"workstation\"\n}\n"},
+		{name: "agent running", args: []string{"setup", "remove-node", "--name", "busy"},
+			wantErr: "the agent of busy is running (pid 4242, 1 worker(s))", wantHint: "queen setup remove-node --name busy --uninstall"},
+		{name: "forced", args: []string{"setup", "remove-node", "--name", "busy", "--force"},
+			wantOut: "[queen] ✅ Node 'busy' removed from registry\n[queen] ⚠️  the agent of busy (pid 4242, 1 worker(s)) keeps running on the node, unmanaged\n"},
 		{name: "unknown", args: []string{"setup", "remove-node", "--name", "gpu-9"},
 			wantErr: `node "gpu-9" not found`, wantHint: "list the registered nodes with `queen setup list-nodes`", wantNotFnd: true},
 	}
@@ -41,7 +52,7 @@ func TestRemoveNode(t *testing.T) {
 				if res.err == nil || res.err.Error() != tt.wantErr {
 					t.Fatalf("err = %v, want %q", res.err, tt.wantErr)
 				}
-				if h := hintOf(res.err); !strings.Contains(h, "queen setup list-nodes") || h != tt.wantHint {
+				if h := hintOf(res.err); !strings.Contains(h, tt.wantHint) {
 					t.Errorf("hint = %q, want %q", h, tt.wantHint)
 				}
 				if errors.Is(res.err, errNodeNotFound) != tt.wantNotFnd {

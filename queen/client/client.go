@@ -102,10 +102,17 @@ func (c *Client) GetNode(ctx context.Context, name string) (api.Node, error) {
 	return n, err
 }
 
-// RemoveNode drops a node from the registry (DELETE /v1/hives/{name}).
-func (c *Client) RemoveNode(ctx context.Context, name string) (api.RemoveNodeResponse, error) {
+// RemoveNode drops a node from the registry (DELETE /v1/hives/{name}). The
+// queen refuses a node whose agent still heartbeats with 409 AGENT_RUNNING
+// unless force is set; then the agent keeps running and the answer's
+// Warning says so.
+func (c *Client) RemoveNode(ctx context.Context, name string, force bool) (api.RemoveNodeResponse, error) {
 	var r api.RemoveNodeResponse
-	err := c.Do(ctx, http.MethodDelete, nodePath(name), nil, &r)
+	path := nodePath(name)
+	if force {
+		path += "?force=true"
+	}
+	err := c.Do(ctx, http.MethodDelete, path, nil, &r)
 	return r, err
 }
 

@@ -369,7 +369,7 @@ func call(ctx context.Context, c *client.Client, name string) error {
 	case "get":
 		_, err = c.GetNode(ctx, "gpu-1")
 	case "remove":
-		_, err = c.RemoveNode(ctx, "gpu-1")
+		_, err = c.RemoveNode(ctx, "gpu-1", false)
 	case "add":
 		_, err = c.AddNode(ctx, api.AddNodeRequest{Name: "gpu-1"}, nil)
 	case "update":

@@ -9,8 +9,10 @@ import (
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
-// addNode validates SSH to a new node, pins its host key and saves it
-// (POST /v1/hives). Nothing is saved unless every check passed.
+// addNode validates SSH to a new node, checks its install path on the node
+// (not the SSH user's home), pins its host key and saves it (POST
+// /v1/hives). Nothing is saved unless every check passed. Saving forgets
+// the hive token of a removed node of the same name.
 func (s *Server) addNode(w http.ResponseWriter, r *http.Request) {
 	var req api.AddNodeRequest
 	if !decode(w, r, &req) {
@@ -57,6 +59,9 @@ func (s *Server) addNode(w http.ResponseWriter, r *http.Request) {
 	if err := s.cfg.Registry.Add(ctx, n); err != nil {
 		s.failSave(p, req.Name, err)
 		return
+	}
+	if err := s.cfg.Registry.ClearRemoved(ctx, req.Name); err != nil {
+		s.log.Warn("forget the removed node of this name", "node", req.Name, "err", err)
 	}
 	saved, err := s.cfg.Registry.Get(ctx, req.Name)
 	if err != nil {

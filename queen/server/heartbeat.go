@@ -22,8 +22,13 @@ type beat struct {
 	req api.HeartbeatRequest
 	// body is the request body req was decoded from; nil when the beat
 	// was not an agent's.
-	body    []byte
-	offline bool // the stale check marked the hive offline since this beat
+	body []byte
+	// offline: the hive was marked not online since this beat (by the
+	// stale check, hive stop or uninstall), so the next beat sets it online.
+	offline bool
+	// stopped: the queen stopped the agent since this beat, so the beat
+	// no longer shows a running agent.
+	stopped bool
 }
 
 // heartbeats tracks the hives' heartbeats in memory (they are ephemeral:
@@ -63,6 +68,36 @@ func (h *heartbeats) repeated(node string, body []byte) (api.HeartbeatRequest, [
 		return api.HeartbeatRequest{}, nil, false
 	}
 	return b.req, b.body, true
+}
+
+// stopped notes that the queen stopped node's agent (hive stop,
+// uninstall): its last beat no longer shows a running agent, and the next
+// beat, of an agent started again, sets the hive online.
+func (h *heartbeats) stopped(node string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b, ok := h.beats[node]; ok {
+		b.offline, b.stopped = true, true
+		h.beats[node] = b
+	}
+}
+
+// forget drops the beats of node (removed from the registry).
+func (h *heartbeats) forget(node string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.beats, node)
+}
+
+// running returns the last beat of node when it shows a running agent: an
+// agent's beat (with its pid), fresher than staleAfter, and neither marked
+// stale nor followed by a stop.
+func (h *heartbeats) running(node string, now time.Time, staleAfter time.Duration) (beat, bool) {
+	b, ok := h.last(node)
+	if !ok || b.req.PID == 0 || b.offline || b.stopped || now.Sub(b.at) > staleAfter {
+		return beat{}, false
+	}
+	return b, true
 }
 
 func (h *heartbeats) last(node string) (beat, bool) {
@@ -189,12 +224,14 @@ func (s *Server) checkBeat(w http.ResponseWriter, r *http.Request, name string, 
 	return true
 }
 
-// markOnline turns an offline hive online again; install and start set
-// online themselves, and a failed install stays failed while an old agent
-// keeps beating.
+// markOnline turns a hive online on a beat, which shows its agent runs:
+// from offline, stopped (an agent started by hand), installed, or
+// reachable with an agent URL (update-node resets the status). Install
+// sets online itself, and a failed install stays failed while an old
+// agent keeps beating.
 func (s *Server) markOnline(ctx context.Context, name string) {
 	n, err := s.cfg.Registry.Get(ctx, name)
-	if err != nil || n.Status != api.StatusOffline {
+	if err != nil || !beatMakesOnline(n) {
 		return
 	}
 	now := s.cfg.Now()
@@ -203,8 +240,21 @@ func (s *Server) markOnline(ctx context.Context, name string) {
 	}
 }
 
+// beatMakesOnline reports whether a beat of n's agent turns n online.
+func beatMakesOnline(n api.Node) bool {
+	switch n.Status {
+	case api.StatusOffline, api.StatusStopped, api.StatusInstalled:
+		return true
+	case api.StatusReachable:
+		return n.AgentURL != ""
+	}
+	return false
+}
+
 // Run marks hives offline when their heartbeats stop for StaleAfter, until
-// ctx ends. Hives online when the queen starts get StaleAfter from then.
+// ctx ends. Hives online when the queen starts get StaleAfter from then;
+// only online hives go offline, so a stopped hive stays stopped across
+// restarts until a beat shows its agent again.
 func (s *Server) Run(ctx context.Context) {
 	now := s.cfg.Now()
 	if nodes, err := s.cfg.Registry.List(ctx); err == nil {
@@ -259,5 +309,22 @@ func (s *Server) markStale(ctx context.Context) {
 			s.beats.beats[name] = b
 		}
 		s.beats.mu.Unlock()
+	}
+}
+
+// agentStopped forgets what the queen knew of node's running agent after
+// the queen stopped it: its workers, and its last beat as a sign of life.
+func (s *Server) agentStopped(node string) {
+	s.beats.stopped(node)
+	if gone := s.workers.RemoveNode(node); gone > 0 {
+		s.log.Info("workers of the stopped agent forgotten", "node", node, "workers", gone)
+	}
+}
+
+// setStatus sets node's status, logging a failure: the operation that
+// called it already happened on the node.
+func (s *Server) setStatus(ctx context.Context, node, status string) {
+	if err := s.cfg.Registry.SetStatus(ctx, node, status, nil); err != nil {
+		s.log.Warn("record hive status", "node", node, "status", status, "err", err)
 	}
 }

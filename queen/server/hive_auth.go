@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -59,26 +61,23 @@ func (c *hiveTokens) forget(node string) {
 }
 
 // authHive checks the hive token of an agent request and returns its node.
-// A missing or unknown token gets 401; the token of another node than want
-// ("" accepts any) gets 403. On failure the answer is written.
+// A missing or unknown token gets 401; the token of a removed node gets 410
+// NODE_REMOVED; the token of another node than want ("" accepts any) gets
+// 403. On failure the answer is written.
 func (s *Server) authHive(w http.ResponseWriter, r *http.Request, want string) (string, bool) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	node := ""
 	if ok && token != "" {
-		hash := install.HashToken(token)
-		now := s.cfg.Now()
-		var cached bool
-		if node, cached = s.tokens.get(hash, now); !cached {
-			name, err := s.cfg.Registry.NodeByTokenHash(r.Context(), hash)
-			switch {
-			case err == nil:
-				node = name
-				s.tokens.put(hash, node, now)
-			case !errors.Is(err, hiveregistry.ErrNoToken):
-				s.internal(w, "check hive token", err)
-				return "", false
-			}
+		found, removed, err := s.hiveOfToken(r.Context(), install.HashToken(token))
+		if err != nil {
+			s.internal(w, "check hive token", err)
+			return "", false
 		}
+		if removed {
+			writeNodeRemoved(w, found)
+			return "", false
+		}
+		node = found
 	}
 	hint := "re-run `queen setup install --node NODE` to give the agent a new token"
 	if want != "" {
@@ -97,4 +96,37 @@ func (s *Server) authHive(w http.ResponseWriter, r *http.Request, want string) (
 		return "", false
 	}
 	return node, true
+}
+
+// hiveOfToken returns the node whose hive token has hash ("" for none),
+// or the removed node whose token it was, with removed set.
+func (s *Server) hiveOfToken(ctx context.Context, hash string) (node string, removed bool, err error) {
+	now := s.cfg.Now()
+	if node, cached := s.tokens.get(hash, now); cached {
+		return node, false, nil
+	}
+	node, err = s.cfg.Registry.NodeByTokenHash(ctx, hash)
+	if err == nil {
+		s.tokens.put(hash, node, now)
+		return node, false, nil
+	}
+	if !errors.Is(err, hiveregistry.ErrNoToken) {
+		return "", false, err
+	}
+	node, err = s.cfg.Registry.RemovedNode(ctx, hash)
+	switch {
+	case err == nil:
+		return node, true, nil
+	case errors.Is(err, hiveregistry.ErrNoToken):
+		return "", false, nil
+	}
+	return "", false, err
+}
+
+// writeNodeRemoved answers an agent of the removed node name with 410.
+func writeNodeRemoved(w http.ResponseWriter, name string) {
+	writeError(w, http.StatusGone, api.ErrorDetail{Code: api.CodeNodeRemoved,
+		Message: fmt.Sprintf("node %s was removed from this queen; this agent is no longer managed and should stop", name),
+		Hint: fmt.Sprintf("stop the agent on the node (its pid is in <install path>/run/hive-agent.pid), or add the node again "+
+			"with `queen setup add-node --name %s …` and run `queen setup install --node %s`", name, name)})
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -19,8 +20,17 @@ var (
 
 // writeInvalid answers 400 for a validation error from shared/api.
 func writeInvalid(w http.ResponseWriter, err error) {
+	if errors.Is(err, api.ErrUnsafePath) {
+		writeError(w, http.StatusBadRequest, unsafePathDetail(err))
+		return
+	}
 	writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidField,
 		Message: err.Error(), Hint: "fix the field named above and try again"})
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// unsafePathDetail is the answer to an install path rbee must not own.
+func unsafePathDetail(err error) api.ErrorDetail {
+	return api.ErrorDetail{Code: api.CodeUnsafePath, Message: err.Error(), Hint: api.InstallPathHint}
+}

@@ -84,12 +84,34 @@ func (s *Server) verify(ctx context.Context, t sshTarget, p *progress) (*provisi
 		c.Close()
 		return nil, "", &commandError{err}
 	}
-	installPath, err := c.ExpandHome(ctx, t.node.InstallPath)
+	installPath, err := safeInstallPath(ctx, c, t.node.InstallPath)
 	if err != nil {
 		c.Close()
-		return nil, "", &commandError{fmt.Errorf("resolve install path %q on the node: %w", t.node.InstallPath, err)}
+		return nil, "", err
 	}
 	return c, installPath, nil
+}
+
+// safeInstallPath resolves p on the node and checks the result: not the
+// SSH user's home itself, nor (for a home such as /) a system directory.
+// The path is returned cleaned.
+func safeInstallPath(ctx context.Context, c *provision.Client, p string) (string, error) {
+	resolved, err := c.ExpandHome(ctx, p)
+	if err != nil {
+		return "", &commandError{fmt.Errorf("resolve install path %q on the node: %w", p, err)}
+	}
+	home, err := c.RemoteHome(ctx)
+	if err != nil {
+		return "", &commandError{fmt.Errorf("find the SSH user's home to check install path %q: %w", p, err)}
+	}
+	err = errors.Join(api.CheckInstallPathNotHome(resolved, home), api.CheckInstallPathSafe(resolved))
+	if err != nil && resolved != p {
+		err = fmt.Errorf("install path %q is %s on the node: %w", p, resolved, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return api.CleanInstallPath(resolved), nil
 }
 
 // sshFailure maps an SSH error to the HTTP status and error the caller gets.
@@ -107,6 +129,8 @@ func sshFailure(err error, name string, pinned bool) (int, api.ErrorDetail) {
 		return http.StatusConflict, api.ErrorDetail{Code: api.CodeHostKeyMismatch, Message: err.Error(), Hint: hint}
 	case errors.Is(err, provision.ErrAuth), errors.Is(err, provision.ErrNoCredentials):
 		return http.StatusUnprocessableEntity, api.ErrorDetail{Code: api.CodeSSHAuthFailed, Message: err.Error(), Hint: hint}
+	case errors.Is(err, api.ErrUnsafePath):
+		return http.StatusBadRequest, unsafePathDetail(err)
 	case errors.Is(err, provision.ErrInvalidTarget):
 		return http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidField, Message: err.Error(), Hint: hint}
 	}

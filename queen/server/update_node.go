@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
 	"github.com/rbee-fleet/rbee/shared/api"
@@ -64,11 +63,12 @@ func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) {
 	p.succeed(http.StatusOK, fmt.Sprintf("✅ Node '%s' updated", name), saved)
 }
 
-// reverify connects to the changed node when the update needs it and returns
-// what the connection established; nil, nil when no connection was needed.
+// reverify connects to the changed node when the update needs it (a
+// connection field or the install path changes: '~' is resolved and the
+// path checked against the home on the node) and returns what the
+// connection established; nil, nil when no connection was needed.
 func (s *Server) reverify(r *http.Request, req api.UpdateNodeRequest, changed api.Node, p *progress) (*api.Node, error) {
-	homeRelative := req.InstallPath != nil && strings.HasPrefix(*req.InstallPath, "~")
-	if !req.ChangesConnection() && !homeRelative {
+	if !req.ChangesConnection() && req.InstallPath == nil {
 		return nil, nil
 	}
 	t := targetOf(changed, req.ConnectTimeoutMS)

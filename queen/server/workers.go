@@ -253,9 +253,15 @@ func (s *Server) agentOf(w http.ResponseWriter, r *http.Request, node string) (a
 		s.internal(w, "read agent token", err)
 		return agent{}, false
 	}
+	if n.Status == api.StatusStopped {
+		writeError(w, http.StatusConflict, api.ErrorDetail{Code: api.CodeHiveStopped,
+			Message: "agent of " + node + " is stopped; start it with `queen hive start --node " + node + "`",
+			Hint:    "`queen hive start --node " + node + "` starts it and waits for its first heartbeat"})
+		return agent{}, false
+	}
 	if n.Status != api.StatusOnline || n.AgentURL == "" || token == "" {
 		hint := "install the agent: `queen setup install --node " + node + "`"
-		if n.Status == api.StatusOffline || n.Status == api.StatusStopped {
+		if n.Status == api.StatusOffline {
 			hint = "start it with `queen hive start --node " + node + "` and check `queen hive status --node " + node + "`"
 		}
 		writeError(w, http.StatusConflict, api.ErrorDetail{Code: api.CodeHiveNotOnline,

@@ -86,7 +86,7 @@ func (r AddNodeRequest) Validate() error {
 		validateKeyPath("ssh_key_path", r.SSHKeyPath),
 		validateGitRepoURL("git_repo_url", r.GitRepoURL),
 		validateOptionalBranch("git_branch", r.GitBranch),
-		validateInstallPath("install_path", r.InstallPath),
+		validateNewInstallPath("install_path", r.InstallPath),
 		validatePort("agent_port", r.AgentPort, true),
 		validateFingerprint("host_key_fingerprint", r.HostKeyFingerprint),
 		validateConnectTimeout("connect_timeout_ms", r.ConnectTimeoutMS),

@@ -35,7 +35,11 @@ type HiveList struct {
 	Nodes []Node `json:"nodes"`
 }
 
-// RemoveNodeResponse is the body of DELETE /v1/hives/{name}.
+// RemoveNodeResponse is the body of DELETE /v1/hives/{name}[?force=true].
 type RemoveNodeResponse struct {
 	Removed string `json:"removed"`
+	// AgentPID is the pid of the agent that still heartbeated when the node
+	// was removed with force (0: none); Warning then says it keeps running.
+	AgentPID int    `json:"agent_pid,omitempty"`
+	Warning  string `json:"warning,omitempty"`
 }

@@ -49,7 +49,7 @@ func (r UpdateNodeRequest) Validate() error {
 		validateSet("ssh_key_path", r.SSHKeyPath, validateKeyPath),
 		validateSet("git_repo_url", r.GitRepoURL, validateGitRepoURL),
 		validateSet("git_branch", r.GitBranch, validateGitBranch),
-		validateSet("install_path", r.InstallPath, validateInstallPath),
+		validateSet("install_path", r.InstallPath, validateNewInstallPath),
 		validateSetPort("agent_port", r.AgentPort),
 		validateSet("host_key_fingerprint", r.HostKeyFingerprint, validateFingerprint),
 		validateConnectTimeout("connect_timeout_ms", r.ConnectTimeoutMS),
