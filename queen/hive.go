@@ -13,7 +13,7 @@ import (
 type hiveCmd struct {
 	Start  hiveStartCmd  `cmd:"" help:"Start the hive agent of a node over SSH."`
 	Stop   hiveStopCmd   `cmd:"" help:"Stop the hive agent of a node over SSH."`
-	Status hiveStatusCmd `cmd:"" help:"Show a node's agent: health, last heartbeat, installed commit."`
+	Status hiveStatusCmd `cmd:"" help:"Show a node's agent: health, last heartbeat, installed commit, last install; exit 1 unless healthy."`
 }
 
 // ProvideSession gives the hive commands' Run methods the same *session as

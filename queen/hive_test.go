@@ -72,21 +72,27 @@ func TestHiveStopCancelled(t *testing.T) {
 func TestHiveStatusCommand(t *testing.T) {
 	beat := time.Now().Add(-time.Minute).Unix()
 	healthy := api.HiveStatus{Node: "gpu-1", Status: api.StatusOnline, AgentURL: "http://10.0.0.7:7835", AgentVersion: "3f2a9c1d4e5b",
-		InstalledCommit: "3f2a9c1d4e5b", AgentPID: 4242, LastHeartbeatUnix: beat, Healthy: true}
-	sick := api.HiveStatus{Node: "gpu-2", Status: api.StatusOffline, InstalledCommit: "3f2a9c1d4e5b",
-		HealthError: "dial tcp 10.0.0.8:7835: connect: connection refused"}
+		InstalledCommit: "3f2a9c1d4e5b6a7980112233445566778899aabb", AgentPID: 4242, LastHeartbeatUnix: beat,
+		Health: api.HealthHealthy, Healthy: true, RunningVersion: "3f2a9c1d4e5b"}
+	statuses := map[string]api.HiveStatus{
+		"gpu-1": healthy,
+		"gpu-2": {Node: "gpu-2", Status: api.StatusOffline, InstalledCommit: "3f2a9c1d4e5b", AgentURL: "http://10.0.0.8:7835",
+			Health: api.HealthUnreachable, HealthError: "dial tcp 10.0.0.8:7835: connect: connection refused"},
+		"gpu-3": {Node: "gpu-3", Status: api.StatusOnline, AgentURL: "http://10.0.0.9:7835", Health: api.HealthIncompatible,
+			HealthError: "health answer is not a health body: invalid character 'w'"},
+		"gpu-4": {Node: "gpu-4", Status: api.StatusOnline, AgentURL: "http://10.0.0.9:7835", Health: api.HealthDrift,
+			HealthError: "running 0123456789ab, installed 3f2a9c1d4e5b", RunningVersion: "0123456789ab"},
+	}
 	q := newFakeQueen(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			t.Errorf("method = %s, want GET", r.Method)
 		}
-		switch r.URL.Path {
-		case "/v1/hives/gpu-1/status":
-			answerJSON(w, http.StatusOK, healthy)
-		case "/v1/hives/gpu-2/status":
-			answerJSON(w, http.StatusOK, sick)
-		default:
-			answerError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound, Message: "hive not found"})
+		name := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/hives/"), "/status")
+		if st, ok := statuses[name]; ok {
+			answerJSON(w, http.StatusOK, st)
+			return
 		}
+		answerError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound, Message: "hive not found"})
 	})
 	t.Run("healthy", func(t *testing.T) {
 		res := runQueen(t, q.args("hive", "status", "--node", "gpu-1")...)
@@ -94,32 +100,53 @@ func TestHiveStatusCommand(t *testing.T) {
 			t.Fatalf("hive status: %v", res.err)
 		}
 		for _, want := range []string{"Hive gpu-1:\n", "  Status:            online\n", "  Agent PID:         4242\n",
-			"  Last heartbeat:    " + formatUnix(beat) + " (1m0", "  Health:            ✅ answered\n"} {
+			"  Installed commit:  3f2a9c1d4e5b\n", "  Last heartbeat:    " + formatUnix(beat) + " (1m0",
+			"  Health:            ✅ healthy\n"} {
 			if !strings.Contains(res.stdout, want) {
 				t.Errorf("stdout does not contain %q:\n%s", want, res.stdout)
 			}
 		}
 	})
-	t.Run("unhealthy is reported, not an error", func(t *testing.T) {
-		res := runQueen(t, q.args("hive", "status", "--node", "gpu-2")...)
-		if res.err != nil {
-			t.Fatalf("hive status: %v", res.err)
-		}
-		if want := "  Health:            ❌ dial tcp 10.0.0.8:7835: connect: connection refused\n"; !strings.Contains(res.stdout, want) {
-			t.Errorf("stdout does not contain %q:\n%s", want, res.stdout)
-		}
-	})
+	tests := []struct {
+		node, line, err, hint string
+	}{
+		{node: "gpu-2", line: "  Health:            ❌ unreachable: dial tcp 10.0.0.8:7835: connect: connection refused\n",
+			err:  `agent of "gpu-2" is not healthy (unreachable): dial tcp 10.0.0.8:7835: connect: connection refused`,
+			hint: "start the agent with `queen hive start --node gpu-2`, or install it with `queen setup install --node gpu-2`"},
+		{node: "gpu-3", line: "  Health:            ❌ incompatible: health answer is not a health body: invalid character 'w'\n",
+			err:  `agent of "gpu-3" is not healthy (incompatible): health answer is not a health body: invalid character 'w'`,
+			hint: "something other than this rbee's agent answers at http://10.0.0.9:7835; install the agent again with `queen setup install --node gpu-3`"},
+		{node: "gpu-4", line: "  Health:            ❌ drift: running 0123456789ab, installed 3f2a9c1d4e5b\n",
+			err:  `agent of "gpu-4" is not healthy (drift): running 0123456789ab, installed 3f2a9c1d4e5b`,
+			hint: "the running agent is not the one install put there; install again with `queen setup install --node gpu-4`"},
+	}
+	for _, tt := range tests {
+		t.Run("unhealthy "+tt.node+" fails", func(t *testing.T) {
+			res := runQueen(t, q.args("hive", "status", "--node", tt.node)...)
+			if res.err == nil || res.err.Error() != tt.err || !errors.Is(res.err, errAgentUnhealthy) {
+				t.Fatalf("err = %v, want %q (exit 1)", res.err, tt.err)
+			}
+			if h := hintOf(res.err); h != tt.hint {
+				t.Errorf("hint = %q, want %q", h, tt.hint)
+			}
+			if !strings.Contains(res.stdout, tt.line) {
+				t.Errorf("stdout does not contain %q:\n%s", tt.line, res.stdout)
+			}
+		})
+	}
 	t.Run("json", func(t *testing.T) {
-		res := runQueen(t, q.args("--json", "hive", "status", "--node", "gpu-2")...)
-		if res.err != nil {
-			t.Fatalf("hive status --json: %v", res.err)
-		}
-		if want := mustIndent(t, sick); res.stdout != want {
-			t.Errorf("stdout\n%s\nwant\n%s", res.stdout, want)
-		}
-		var got api.HiveStatus
-		if err := json.Unmarshal([]byte(res.stdout), &got); err != nil || got != sick {
-			t.Errorf("decoded %+v (%v), want %+v", got, err, sick)
+		for _, name := range []string{"gpu-1", "gpu-4"} {
+			res := runQueen(t, q.args("--json", "hive", "status", "--node", name)...)
+			if (res.err == nil) != statuses[name].Healthy {
+				t.Errorf("%s --json: err = %v, want an error only when not healthy", name, res.err)
+			}
+			if want := mustIndent(t, statuses[name]); res.stdout != want {
+				t.Errorf("stdout\n%s\nwant\n%s", res.stdout, want)
+			}
+			var got api.HiveStatus
+			if err := json.Unmarshal([]byte(res.stdout), &got); err != nil || got != statuses[name] {
+				t.Errorf("decoded %+v (%v), want %+v", got, err, statuses[name])
+			}
 		}
 	})
 }

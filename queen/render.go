@@ -58,8 +58,9 @@ func eventLine(ev api.Event) string {
 // ruleWidth is the width of the line under the list-nodes header.
 const ruleWidth = 80
 
-// renderNodeList writes the human form of list-nodes.
-func renderNodeList(w io.Writer, l api.HiveList) {
+// renderNodeList writes the human form of list-nodes; now gives the age of
+// the last install.
+func renderNodeList(w io.Writer, l api.HiveList, now time.Time) {
 	if len(l.Nodes) == 0 {
 		fmt.Fprintln(w, "No nodes registered. Add one with: queen setup add-node --name NAME --ssh-host HOST "+
 			"--git-repo URL --install-path PATH")
@@ -77,7 +78,10 @@ func renderNodeList(w io.Writer, l api.HiveList) {
 		field(w, "Git", fmt.Sprintf("%s (%s)", n.GitRepoURL, n.GitBranch))
 		field(w, "Install path", n.InstallPath)
 		if n.InstalledCommit != "" {
-			field(w, "Installed commit", n.InstalledCommit)
+			field(w, "Installed commit", api.ShortCommit(n.InstalledCommit))
+		}
+		if n.LastInstall.Result != "" {
+			field(w, "Last install", lastInstall(n.LastInstall, now))
 		}
 		if n.SSHKeyPath != "" {
 			field(w, "SSH key", n.SSHKeyPath)

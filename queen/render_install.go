@@ -60,13 +60,13 @@ func renderInstallFailure(w io.Writer, res api.InstallResult) {
 }
 
 // renderHiveStatus writes the human form of a node's agent status; now
-// gives the age of the last heartbeat.
+// gives the age of the last heartbeat and of the last install.
 func renderHiveStatus(w io.Writer, st api.HiveStatus, now time.Time) {
 	fmt.Fprintf(w, "Hive %s:\n", clean(st.Node))
 	field(w, "Status", st.Status)
 	field(w, "Agent URL", orUnknown(st.AgentURL))
-	field(w, "Agent version", orUnknown(st.AgentVersion))
-	field(w, "Installed commit", orUnknown(st.InstalledCommit))
+	field(w, "Agent version", orUnknown(api.ShortCommit(st.AgentVersion)))
+	field(w, "Installed commit", orUnknown(api.ShortCommit(st.InstalledCommit)))
 	pid := "unknown"
 	if st.AgentPID > 0 {
 		pid = fmt.Sprint(st.AgentPID)
@@ -78,11 +78,59 @@ func renderHiveStatus(w io.Writer, st api.HiveStatus, now time.Time) {
 			formatAgo(now.Sub(time.Unix(st.LastHeartbeatUnix, 0))))
 	}
 	field(w, "Last heartbeat", beat)
-	health := "✅ answered"
-	if !st.Healthy {
-		health = "❌ " + orDefault(st.HealthError, "no answer")
+	renderLastInstall(w, st.LastInstall, now)
+	field(w, "Health", healthLine(st))
+}
+
+// renderLastInstall writes the last install's line and, for a failed one,
+// the first line of its error and its hint.
+func renderLastInstall(w io.Writer, rec api.InstallRecord, now time.Time) {
+	if rec.Result == "" {
+		field(w, "Last install", "none recorded")
+		return
 	}
-	field(w, "Health", health)
+	field(w, "Last install", lastInstall(rec, now))
+	if rec.Result != api.ResultFailed {
+		return
+	}
+	if rec.Error != "" {
+		field(w, "Install error", firstLine(rec.Error))
+	}
+	if rec.Hint != "" {
+		field(w, "Install hint", rec.Hint)
+	}
+}
+
+// lastInstall renders a last install as `installed 4s ago` or
+// `failed in "get binary" 3m12s ago`.
+func lastInstall(rec api.InstallRecord, now time.Time) string {
+	line := rec.Result
+	if rec.Result == api.ResultFailed && rec.Phase != "" {
+		line += fmt.Sprintf(" in %q", rec.Phase)
+	}
+	if rec.FinishedUnix > 0 {
+		line += " " + formatAgo(now.Sub(time.Unix(rec.FinishedUnix, 0)))
+	}
+	return line
+}
+
+// healthLine renders the health verdict: "✅ healthy" or "❌ <verdict>:
+// <reason>". A queen from before verdicts sends only Healthy.
+func healthLine(st api.HiveStatus) string {
+	if st.Healthy {
+		return "✅ " + orDefault(st.Health, api.HealthHealthy)
+	}
+	reason := orDefault(st.HealthError, "no answer")
+	if st.Health == "" {
+		return "❌ " + reason
+	}
+	return fmt.Sprintf("❌ %s: %s", st.Health, reason)
+}
+
+// firstLine returns s up to its first newline.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // formatAgo renders an age as "4s ago", "3m12s ago", "2h05m ago" or

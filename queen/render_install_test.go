@@ -16,9 +16,11 @@ func TestRenderHiveStatus(t *testing.T) {
 		want string
 	}{
 		{
-			name: "online",
-			st: api.HiveStatus{Node: "gpu-1", Status: api.StatusOnline, AgentURL: "http://10.0.0.7:7835", AgentVersion: "3f2a9c1d4e5b",
-				InstalledCommit: "3f2a9c1d4e5b", AgentPID: 4242, LastHeartbeatUnix: now.Unix() - 4, Healthy: true},
+			name: "online, installed commit in full",
+			st: api.HiveStatus{Node: "gpu-1", Status: api.StatusOnline, AgentURL: "http://10.0.0.7:7835",
+				AgentVersion: "3f2a9c1d4e5b6a7980112233445566778899aabb", InstalledCommit: "3f2a9c1d4e5b6a7980112233445566778899aabb",
+				AgentPID: 4242, LastHeartbeatUnix: now.Unix() - 4, Health: api.HealthHealthy, Healthy: true,
+				LastInstall: api.InstallRecord{Result: api.ResultInstalled, FinishedUnix: now.Unix() - 192}},
 			want: "Hive gpu-1:\n" +
 				"  Status:            online\n" +
 				"  Agent URL:         http://10.0.0.7:7835\n" +
@@ -26,11 +28,31 @@ func TestRenderHiveStatus(t *testing.T) {
 				"  Installed commit:  3f2a9c1d4e5b\n" +
 				"  Agent PID:         4242\n" +
 				"  Last heartbeat:    2025-10-09 08:53:20 UTC (4s ago)\n" +
-				"  Health:            ✅ answered\n",
+				"  Last install:      installed 3m12s ago\n" +
+				"  Health:            ✅ healthy\n",
+		},
+		{
+			name: "failed install while the old agent beats",
+			st: api.HiveStatus{Node: "gpu-1", Status: api.StatusOnline, AgentURL: "http://10.0.0.7:7835", AgentVersion: "3f2a9c1d4e5b",
+				InstalledCommit: "3f2a9c1d4e5b", AgentPID: 4242, LastHeartbeatUnix: now.Unix() - 1, Health: api.HealthHealthy, Healthy: true,
+				LastInstall: api.InstallRecord{Result: api.ResultFailed, Phase: "get binary",
+					Error: "get binary: build:\n./broken.go:3:9: undefined: this", Hint: "fix the cause\x1b[2J", FinishedUnix: now.Unix() - 180}},
+			want: "Hive gpu-1:\n" +
+				"  Status:            online\n" +
+				"  Agent URL:         http://10.0.0.7:7835\n" +
+				"  Agent version:     3f2a9c1d4e5b\n" +
+				"  Installed commit:  3f2a9c1d4e5b\n" +
+				"  Agent PID:         4242\n" +
+				"  Last heartbeat:    2025-10-09 08:53:23 UTC (1s ago)\n" +
+				"  Last install:      failed in \"get binary\" 3m00s ago\n" +
+				"  Install error:     get binary: build:\n" +
+				"  Install hint:      fix the cause\ufffd[2J\n" +
+				"  Health:            ✅ healthy\n",
 		},
 		{
 			name: "never heard of",
-			st:   api.HiveStatus{Node: "gpu-2", Status: api.StatusInstalled, HealthError: "no agent URL yet\x1b[2J"},
+			st: api.HiveStatus{Node: "gpu-2", Status: api.StatusInstalled, Health: api.HealthUnreachable,
+				HealthError: "no agent URL yet\x1b[2J"},
 			want: "Hive gpu-2:\n" +
 				"  Status:            installed\n" +
 				"  Agent URL:         unknown\n" +
@@ -38,7 +60,21 @@ func TestRenderHiveStatus(t *testing.T) {
 				"  Installed commit:  unknown\n" +
 				"  Agent PID:         unknown\n" +
 				"  Last heartbeat:    none since the queen started\n" +
-				"  Health:            ❌ no agent URL yet\ufffd[2J\n",
+				"  Last install:      none recorded\n" +
+				"  Health:            ❌ unreachable: no agent URL yet\ufffd[2J\n",
+		},
+		{
+			name: "from a queen without verdicts",
+			st:   api.HiveStatus{Node: "gpu-3", Status: api.StatusOnline, HealthError: "500 Internal Server Error"},
+			want: "Hive gpu-3:\n" +
+				"  Status:            online\n" +
+				"  Agent URL:         unknown\n" +
+				"  Agent version:     unknown\n" +
+				"  Installed commit:  unknown\n" +
+				"  Agent PID:         unknown\n" +
+				"  Last heartbeat:    none since the queen started\n" +
+				"  Last install:      none recorded\n" +
+				"  Health:            ❌ 500 Internal Server Error\n",
 		},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
 )
@@ -25,6 +26,6 @@ func (c *listNodesCmd) Run(ctx context.Context, s *session) error {
 	if s.g.JSON {
 		return writeJSON(s.stdout, l)
 	}
-	renderNodeList(s.stdout, l)
+	renderNodeList(s.stdout, l, time.Now())
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
 )
@@ -13,8 +14,10 @@ func TestListNodes(t *testing.T) {
 		{
 			NodeName: "gpu-1", SSHHost: "10.0.0.7", SSHPort: 22, SSHUser: "vince", SSHKeyPath: "/home/vince/.ssh/id_ed25519",
 			GitRepoURL: "https://github.com/rbee-fleet/rbee.git", GitBranch: "main", InstallPath: "/home/vince/rbee",
-			Status: api.StatusOnline, LastConnectedUnix: 1728483735, InstalledCommit: "3ec008fd1c2b",
+			Status: api.StatusOnline, LastConnectedUnix: 1728483735, InstalledCommit: "3ec008fd1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d",
 			HostKeyFingerprint: "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8",
+			LastInstall: api.InstallRecord{Result: api.ResultFailed, Phase: "get binary", Error: "get binary: build: exit 1",
+				Hint: "fix the cause above", FinishedUnix: time.Now().Add(-72*time.Hour - 30*time.Minute).Unix()},
 		},
 		{
 			NodeName: "workstation", SSHHost: "ws.lan", SSHPort: 2222, GitRepoURL: "git@git.example.org:rbee.git",
@@ -42,6 +45,7 @@ func TestListNodes(t *testing.T) {
 				"  Git:               https://github.com/rbee-fleet/rbee.git (main)\n" +
 				"  Install path:      /home/vince/rbee\n" +
 				"  Installed commit:  3ec008fd1c2b\n" +
+				"  Last install:      failed in \"get binary\" 3d00h ago\n" +
 				"  SSH key:           /home/vince/.ssh/id_ed25519\n" +
 				"  Host key:          SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8\n" +
 				"\n" +

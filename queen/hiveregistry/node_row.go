@@ -11,7 +11,16 @@ const nodeColumns = `node_name, ssh_host, ssh_port, ssh_user, ssh_key_path, git_
 	git_branch, install_path, agent_port, status, host_key, last_connected_unix,
 	installed_commit, agent_url, agent_version, created_unix, updated_unix`
 
-// scanNode reads the current row of a SELECT of nodeColumns. A NULL
+// installColumns hold the last install's record (api.InstallRecord). They
+// are not in nodeColumns, which a new row is inserted with: a node is added
+// before it was ever installed.
+const installColumns = `last_install_result, last_install_phase, last_install_error,
+	last_install_hint, last_install_unix`
+
+// selectColumns are the columns an api.Node is read from.
+const selectColumns = nodeColumns + ", " + installColumns
+
+// scanNode reads the current row of a SELECT of selectColumns. A NULL
 // last_connected_unix reads as 0 (never).
 func scanNode(stmt *sqlite.Stmt) api.Node {
 	n := api.Node{
@@ -32,12 +41,36 @@ func scanNode(stmt *sqlite.Stmt) api.Node {
 		AgentVersion:      stmt.GetText("agent_version"),
 		CreatedUnix:       stmt.GetInt64("created_unix"),
 		UpdatedUnix:       stmt.GetInt64("updated_unix"),
+		LastInstall:       scanInstallRecord(stmt),
 	}
 	n.HostKeyFingerprint = fingerprint(n.HostKey)
 	return n
 }
 
-// nodeArgs binds n to the named parameters of insertSQL and updateSQL.
+// scanInstallRecord reads the installColumns of the current row.
+func scanInstallRecord(stmt *sqlite.Stmt) api.InstallRecord {
+	return api.InstallRecord{
+		Result:       stmt.GetText("last_install_result"),
+		Phase:        stmt.GetText("last_install_phase"),
+		Error:        stmt.GetText("last_install_error"),
+		Hint:         stmt.GetText("last_install_hint"),
+		FinishedUnix: stmt.GetInt64("last_install_unix"),
+	}
+}
+
+// installArgs binds rec to the named parameters of the installColumns.
+func installArgs(rec api.InstallRecord) map[string]any {
+	return map[string]any{
+		":last_install_result": rec.Result,
+		":last_install_phase":  rec.Phase,
+		":last_install_error":  rec.Error,
+		":last_install_hint":   rec.Hint,
+		":last_install_unix":   rec.FinishedUnix,
+	}
+}
+
+// nodeArgs binds n to the named parameters of insertSQL and, with
+// installArgs, of updateSQL.
 // last_connected_unix 0 is stored as NULL by the statements.
 func nodeArgs(n api.Node) map[string]any {
 	return map[string]any{

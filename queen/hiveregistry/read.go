@@ -10,8 +10,8 @@ import (
 )
 
 const (
-	getSQL  = `SELECT ` + nodeColumns + ` FROM hives WHERE node_name = :node_name;`
-	listSQL = `SELECT ` + nodeColumns + ` FROM hives ORDER BY node_name;`
+	getSQL  = `SELECT ` + selectColumns + ` FROM hives WHERE node_name = :node_name;`
+	listSQL = `SELECT ` + selectColumns + ` FROM hives ORDER BY node_name;`
 )
 
 // Get returns the node called name, or an error wrapping ErrNotFound.

@@ -3,6 +3,7 @@ package hiveregistry
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
@@ -16,7 +17,9 @@ const (
 	install_path = :install_path, agent_port = :agent_port, status = :status, host_key = :host_key,
 	last_connected_unix = NULLIF(:last_connected_unix, 0), installed_commit = :installed_commit,
 	agent_url = :agent_url, agent_version = :agent_version, created_unix = :created_unix,
-	updated_unix = :updated_unix
+	updated_unix = :updated_unix, last_install_result = :last_install_result,
+	last_install_phase = :last_install_phase, last_install_error = :last_install_error,
+	last_install_hint = :last_install_hint, last_install_unix = :last_install_unix
 WHERE node_name = :node_name;`
 
 	setStatusSQL = `UPDATE hives SET status = :status,
@@ -48,10 +51,17 @@ func (r *Registry) Update(ctx context.Context, name string, fn func(*api.Node) e
 	if err != nil {
 		return api.Node{}, fmt.Errorf("update hive %q: %w", name, err)
 	}
-	if err := sqlitex.Execute(conn, updateSQL, &sqlitex.ExecOptions{Named: nodeArgs(n)}); err != nil {
+	if err := sqlitex.Execute(conn, updateSQL, &sqlitex.ExecOptions{Named: updateArgs(n)}); err != nil {
 		return api.Node{}, fmt.Errorf("update hive %q: %w", name, err)
 	}
 	return n, nil
+}
+
+// updateArgs binds n to the named parameters of updateSQL.
+func updateArgs(n api.Node) map[string]any {
+	args := nodeArgs(n)
+	maps.Copy(args, installArgs(n.LastInstall))
+	return args
 }
 
 // modify reads the row and applies fn to a copy, keeping what fn may not

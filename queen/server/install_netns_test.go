@@ -45,8 +45,9 @@ func TestInstallNetns(t *testing.T) {
 			t.Errorf("%s: %+v (error %+v), want installed", r.Node, r, r.Error)
 		}
 	}
-	if n := getNode(t, q, victim.Name); n.Status != api.StatusInstallFailed {
-		t.Errorf("cut node status %q, want install_failed", n.Status)
+	if n := getNode(t, q, victim.Name); n.Status == api.StatusOnline || n.LastInstall.Result != api.ResultFailed ||
+		n.LastInstall.Phase != "get binary" {
+		t.Errorf("cut node: status %q, last install %+v; want not online, the install failed in get binary", n.Status, n.LastInstall)
 	}
 	assertNoPartialBinary(t, victim)
 

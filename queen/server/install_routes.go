@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
 	"github.com/rbee-fleet/rbee/queen/install"
 	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/shared/version"
 )
 
 // defaultParallel is how many nodes install at once unless asked otherwise.
@@ -134,6 +137,10 @@ func (s *Server) installAll(ctx context.Context, nodes []api.Node, req api.Insta
 	return results
 }
 
+// installNode installs one node and records the outcome as the node's last
+// install (the status is left to heartbeats). A node busy with another
+// operation is refused before anything runs, so that refusal is not
+// recorded.
 func (s *Server) installNode(ctx context.Context, in *install.Installer, n api.Node, method string, p *progress) api.InstallResult {
 	release, ok := s.reserve(n.NodeName)
 	if !ok {
@@ -148,7 +155,17 @@ func (s *Server) installNode(ctx context.Context, in *install.Installer, n api.N
 	if res.Error != nil {
 		p.nodeEvent(n.NodeName, api.LevelError, res.Phase, "❌ "+firstLine(res.Error.Message), 0)
 	}
+	s.recordInstall(ctx, res)
 	return res
+}
+
+// recordInstall stores res as the node's last install, also when the
+// install was cancelled; a failure to store it is logged.
+func (s *Server) recordInstall(ctx context.Context, res api.InstallResult) {
+	rec := api.NewInstallRecord(res, s.cfg.Now().Unix())
+	if err := s.cfg.Registry.RecordInstall(context.WithoutCancel(ctx), res.Node, rec); err != nil {
+		s.log.Warn("record the last install", "node", res.Node, "err", err)
+	}
 }
 
 func firstLine(s string) string {
@@ -163,7 +180,11 @@ func (s *Server) uninstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.nodeOp(w, r, func(ctx context.Context, in *install.Installer, n api.Node, report install.Reporter) error {
-		return in.Uninstall(ctx, n, req.KeepSource, report)
+		if err := in.Uninstall(ctx, n, req.KeepSource, report); err != nil {
+			return err
+		}
+		s.agentStopped(n.NodeName)
+		return nil
 	})
 }
 
@@ -174,10 +195,19 @@ func (s *Server) startHive(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// stopHive is POST /v1/hives/{name}/stop.
+// stopHive is POST /v1/hives/{name}/stop. A node with an agent installed
+// is stopped at once and stays so, across queen restarts, until a beat
+// shows its agent again.
 func (s *Server) stopHive(w http.ResponseWriter, r *http.Request) {
 	s.nodeOp(w, r, func(ctx context.Context, in *install.Installer, n api.Node, report install.Reporter) error {
-		return in.Stop(ctx, n, report)
+		if err := in.Stop(ctx, n, report); err != nil {
+			return err
+		}
+		s.agentStopped(n.NodeName)
+		if n.AgentURL != "" { // with nothing installed the status stays
+			s.setStatus(ctx, n.NodeName, api.StatusStopped)
+		}
+		return nil
 	})
 }
 
@@ -224,36 +254,93 @@ func (s *Server) hiveStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) status(ctx context.Context, name string) api.HiveStatus {
 	n, err := s.cfg.Registry.Get(ctx, name)
 	if err != nil {
-		return api.HiveStatus{Node: name, HealthError: err.Error()}
+		return api.HiveStatus{Node: name, Health: api.HealthUnreachable, HealthError: err.Error()}
 	}
 	st := api.HiveStatus{Node: name, Status: n.Status, AgentURL: n.AgentURL, AgentVersion: n.AgentVersion,
-		InstalledCommit: n.InstalledCommit}
+		InstalledCommit: n.InstalledCommit, LastInstall: n.LastInstall}
 	if b, ok := s.beats.last(name); ok && b.req.PID != 0 {
 		st.AgentPID, st.LastHeartbeatUnix = b.req.PID, b.at.Unix()
 	}
-	if n.AgentURL == "" {
-		st.HealthError = "no agent installed"
-		return st
+	h := health{verdict: api.HealthUnreachable, reason: "no agent installed"}
+	if n.AgentURL != "" {
+		h = checkHealth(ctx, n)
 	}
-	st.Healthy, st.HealthError = checkHealth(ctx, n.AgentURL)
+	st.Health, st.HealthError, st.RunningVersion = h.verdict, h.reason, h.version
+	st.Healthy = h.verdict == api.HealthHealthy
 	return st
 }
 
-// checkHealth asks the agent's /v1/health with a short timeout.
-func checkHealth(ctx context.Context, agentURL string) (bool, string) {
+// health is the verdict on an agent's health answer.
+type health struct {
+	verdict string // api.HealthHealthy, …
+	reason  string // why it is not healthy
+	version string // the version the agent answered
+}
+
+// maxHealthBody bounds the health answer the queen reads.
+const maxHealthBody = 64 << 10
+
+// checkHealth asks the agent's /v1/health with a short timeout and judges
+// the answer against what install recorded of n.
+func checkHealth(ctx context.Context, n api.Node) health {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, agentURL+"/v1/health", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.AgentURL+"/v1/health", nil)
 	if err != nil {
-		return false, err.Error()
+		return health{verdict: api.HealthUnreachable, reason: err.Error()}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false, err.Error()
+		return health{verdict: api.HealthUnreachable, reason: err.Error()}
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
+	if err != nil {
+		return health{verdict: api.HealthUnreachable, reason: "read the health answer: " + err.Error()}
+	}
 	if resp.StatusCode != http.StatusOK {
-		return false, resp.Status
+		return health{verdict: api.HealthIncompatible, reason: "health answered " + resp.Status}
 	}
-	return true, ""
+	return judgeHealth(body, n)
+}
+
+// judgeHealth judges a 200 answer of /v1/health: it must be an api.Health
+// of status alive and API v1, from the agent install put there: its
+// version is the installed commit or the version that agent reported at
+// install (an uploaded agent says the queen's build). Commits compare by
+// prefix, as one side may be 12 hex digits and the other 40.
+func judgeHealth(body []byte, n api.Node) health {
+	var h api.Health
+	if err := json.Unmarshal(body, &h); err != nil {
+		return health{verdict: api.HealthIncompatible, reason: "health answer is not a health body: " + err.Error()}
+	}
+	bad := health{verdict: api.HealthIncompatible, version: h.Version}
+	switch {
+	case h.Status != api.HealthAlive:
+		bad.reason = fmt.Sprintf("health status %q, want %q", h.Status, api.HealthAlive)
+	case h.APIVersion != version.APIVersion:
+		bad.reason = fmt.Sprintf("agent speaks API %q, the queen %q", h.APIVersion, version.APIVersion)
+	case h.Version == "":
+		bad.reason = "agent answered no version"
+	case !installedVersion(h.Version, n):
+		bad.verdict = api.HealthDrift
+		bad.reason = fmt.Sprintf("running %s, installed %s", api.ShortCommit(h.Version), api.ShortCommit(n.InstalledCommit))
+	default:
+		return health{verdict: api.HealthHealthy, version: h.Version}
+	}
+	return bad
+}
+
+// installedVersion reports whether running is the version of the agent
+// install put on n; with nothing recorded there is nothing to compare.
+func installedVersion(running string, n api.Node) bool {
+	if n.InstalledCommit == "" && n.AgentVersion == "" {
+		return true
+	}
+	for _, want := range []string{n.InstalledCommit, n.AgentVersion} {
+		if want != "" && (running == want || api.SameCommit(running, want)) {
+			return true
+		}
+	}
+	return false
 }

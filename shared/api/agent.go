@@ -40,6 +40,12 @@ type AgentConfig struct {
 	// WorkerStopGraceMS is the time a worker gets between SIGTERM and
 	// SIGKILL; 0 means 10 s.
 	WorkerStopGraceMS int64 `json:"worker_stop_grace_ms,omitempty"`
+	// WorkerHealthIntervalMS is how often the agent checks each ready
+	// worker's health (its slots, and whether it answers at all); 0 means
+	// 5 s.
+	WorkerHealthIntervalMS int64 `json:"worker_health_interval_ms,omitempty"`
+	// WorkerHealthTimeoutMS bounds one health check; 0 means 2 s.
+	WorkerHealthTimeoutMS int64 `json:"worker_health_timeout_ms,omitempty"`
 }
 
 // Kind returns the backend's device kind, "cpu" or "cuda".
@@ -71,6 +77,13 @@ type Backend struct {
 	// SlotsTotal is the slots a worker of this backend reports when it is
 	// ready by health poll (a callback says itself); 0 means 1.
 	SlotsTotal int `json:"slots_total,omitempty"`
+	// Restart is what the agent does when a ready worker of this backend
+	// crashes or stays unhealthy: "on-failure" (the default when empty)
+	// starts it again under the same id, "never" leaves it failed.
+	Restart string `json:"restart,omitempty"`
+	// MaxRestarts bounds the restarts of one worker within 10 minutes;
+	// beyond it the worker stays failed. 0 means 3.
+	MaxRestarts int `json:"max_restarts,omitempty"`
 }
 
 // Placeholders of backend command and health URL templates (DESIGN §6).
@@ -128,7 +141,7 @@ const (
 type InstallResult struct {
 	Node   string `json:"node"`
 	Result string `json:"result"` // ResultInstalled, ResultUpToDate or ResultFailed
-	// Commit is the installed commit (12 hex digits) when known.
+	// Commit is the installed commit (40 hex digits) when known.
 	Commit string `json:"commit,omitempty"`
 	// Method is how the binary was made: "build", "upload", or "" when
 	// nothing was made.
@@ -165,8 +178,16 @@ type HiveStatus struct {
 	// LastHeartbeatUnix is when the last heartbeat arrived (0: none since
 	// the queen started).
 	LastHeartbeatUnix int64 `json:"last_heartbeat_unix,omitempty"`
-	// Healthy is true when the agent answered GET /v1/health just now.
+	// Health is the verdict of asking the agent's GET /v1/health just now:
+	// HealthHealthy, HealthIncompatible, HealthDrift or HealthUnreachable.
+	Health string `json:"health"`
+	// Healthy is true only when Health is HealthHealthy.
 	Healthy bool `json:"healthy"`
-	// HealthError says why the health check failed.
+	// HealthError says why the agent is not healthy, e.g. "running
+	// 0123456789ab, installed 3f2a9c1d4e5b".
 	HealthError string `json:"health_error,omitempty"`
+	// RunningVersion is the version the agent's health route answered.
+	RunningVersion string `json:"running_version,omitempty"`
+	// LastInstall is the outcome of the node's last install.
+	LastInstall InstallRecord `json:"last_install,omitzero"`
 }

@@ -3,7 +3,10 @@ package api
 import (
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // Limits of the fields the queen records about an installed agent.
@@ -12,12 +15,22 @@ const (
 	MaxAgentVersionLen = 128
 	// MaxAgentURLLen is the longest agent_url.
 	MaxAgentURLLen = 2048
+	// MaxInstallErrorLen is the longest last_install.error; NewInstallRecord
+	// keeps the head of a longer message.
+	MaxInstallErrorLen = 8192
+	// MaxInstallHintLen is the longest last_install.hint.
+	MaxInstallHintLen = 1024
+	// MaxInstallPhaseLen is the longest last_install.phase.
+	MaxInstallPhaseLen = 64
+	// ShortCommitLen is how many hex digits of a commit human output shows.
+	ShortCommitLen = 12
 )
 
 const (
 	ruleCommit   = "must be empty or 7–64 lowercase hex digits (a git commit)"
 	ruleAgentURL = "must be empty or an http or https URL with a host"
 	ruleNotNeg   = "must not be negative"
+	ruleResult   = "must be empty, installed, up to date or failed"
 )
 
 // Node is one hive in the registry, as the queen returns it: the row of the
@@ -55,7 +68,9 @@ type Node struct {
 	// LastConnectedUnix is when SSH to the node last succeeded, in Unix
 	// seconds; 0 means never.
 	LastConnectedUnix int64 `json:"last_connected_unix"`
-	// InstalledCommit is the git commit the installed agent was built from.
+	// InstalledCommit is the git commit the installed agent was built
+	// from: the full 40 hex digits since issue 9, 12 in older rows. Human
+	// output shows [ShortCommit] of it.
 	InstalledCommit string `json:"installed_commit"`
 	// AgentURL is the base URL the queen reaches the agent at.
 	AgentURL string `json:"agent_url"`
@@ -65,6 +80,100 @@ type Node struct {
 	CreatedUnix int64 `json:"created_unix"`
 	// UpdatedUnix is when the row last changed, in Unix seconds.
 	UpdatedUnix int64 `json:"updated_unix"`
+	// LastInstall is the outcome of the node's last install, kept apart
+	// from Status; absent from JSON until the node was first installed.
+	LastInstall InstallRecord `json:"last_install,omitzero"`
+}
+
+// InstallRecord is the outcome of a node's last install. Status follows the
+// agent's heartbeats, so a failed install while the old agent keeps beating
+// leaves the node online; this record is where the failure shows.
+type InstallRecord struct {
+	// Result is ResultInstalled, ResultUpToDate or ResultFailed.
+	Result string `json:"result"`
+	// Phase is the install phase that failed, e.g. "get binary".
+	Phase string `json:"phase,omitempty"`
+	// Error is why the install failed; it may span lines (a compiler's
+	// output) and is at most MaxInstallErrorLen bytes.
+	Error string `json:"error,omitempty"`
+	// Hint is the next step after a failure.
+	Hint string `json:"hint,omitempty"`
+	// FinishedUnix is when the install ended, in Unix seconds.
+	FinishedUnix int64 `json:"finished_unix"`
+}
+
+// NewInstallRecord returns the record of an install that ended at
+// finishedUnix with res, its error and hint cut to their limits.
+func NewInstallRecord(res InstallResult, finishedUnix int64) InstallRecord {
+	rec := InstallRecord{Result: res.Result, Phase: headOf(res.Phase, MaxInstallPhaseLen), FinishedUnix: finishedUnix}
+	if res.Error != nil {
+		rec.Error = headOf(res.Error.Message, MaxInstallErrorLen)
+		rec.Hint = headOf(res.Error.Hint, MaxInstallHintLen)
+	}
+	return rec
+}
+
+// headOf returns at most max bytes of s, cut at a rune boundary.
+func headOf(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	for len(s) > 0 {
+		if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size > 1 {
+			break
+		}
+		s = s[:len(s)-1] // a rune cut in two
+	}
+	return s
+}
+
+// Validate checks the record as part of a node: the zero record (never
+// installed) is valid. Errors name the fields as last_install.result etc.
+func (r InstallRecord) Validate() error {
+	return r.validate("last_install")
+}
+
+// validate checks the record under the field prefix.
+func (r InstallRecord) validate(field string) error {
+	var errs []error
+	if r.Result != "" && !slices.Contains([]string{ResultInstalled, ResultUpToDate, ResultFailed}, r.Result) {
+		errs = append(errs, fieldErr(field+".result", r.Result, ruleResult))
+	}
+	if hasControl(r.Phase) {
+		errs = append(errs, fieldErr(field+".phase", r.Phase, ruleNoControl))
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"phase", r.Phase, MaxInstallPhaseLen}, {"error", r.Error, MaxInstallErrorLen}, {"hint", r.Hint, MaxInstallHintLen}} {
+		if len(f.v) > f.max {
+			errs = append(errs, fieldErr(field+"."+f.name, headOf(f.v, 32)+"…", tooLong(f.max)))
+		}
+	}
+	return errors.Join(append(errs, validateUnix(field+".finished_unix", r.FinishedUnix))...)
+}
+
+// IsCommit reports whether s is a git commit as the queen stores one: 7 to
+// 64 lowercase hex digits. A "dev" build's version is not.
+func IsCommit(s string) bool {
+	return s != "" && validateCommit("", s) == nil
+}
+
+// SameCommit reports whether a and b name the same commit: both are commits
+// ([IsCommit]) and one is a prefix of the other, so an agent stamped with
+// 12 hex digits matches the full commit install recorded.
+func SameCommit(a, b string) bool {
+	return IsCommit(a) && IsCommit(b) && (strings.HasPrefix(a, b) || strings.HasPrefix(b, a))
+}
+
+// ShortCommit returns the first ShortCommitLen characters of a commit, for
+// people; other strings are returned as they are.
+func ShortCommit(c string) string {
+	if IsCommit(c) && len(c) > ShortCommitLen {
+		return c[:ShortCommitLen]
+	}
+	return c
 }
 
 // Validate checks every field of a complete node, as the registry stores it:
@@ -89,6 +198,7 @@ func (n Node) Validate() error {
 		validateUnix("last_connected_unix", n.LastConnectedUnix),
 		validateUnix("created_unix", n.CreatedUnix),
 		validateUnix("updated_unix", n.UpdatedUnix),
+		n.LastInstall.Validate(),
 	)
 }
 
