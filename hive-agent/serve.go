@@ -99,6 +99,9 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 		Relay:       rl,
 		Log:         log,
 		StopGrace:   time.Duration(cfg.WorkerStopGraceMS) * time.Millisecond,
+		// 0 means the supervisor's defaults (5 s, 2 s).
+		HealthInterval: time.Duration(cfg.WorkerHealthIntervalMS) * time.Millisecond,
+		HealthTimeout:  time.Duration(cfg.WorkerHealthTimeoutMS) * time.Millisecond,
 	})
 	if adopted, ended, err := sup.Adopt(ctx); err != nil {
 		ln.Close()

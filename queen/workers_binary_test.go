@@ -36,7 +36,7 @@ func TestWorkersSpawnBinary(t *testing.T) {
 	t.Run("a bad flag fails before any request", func(t *testing.T) {
 		q := newFakeQueen(t, func(w http.ResponseWriter, r *http.Request) {})
 		stdout, stderr, code := runBinary(t, exec.Command(bin, q.args("workers", "list", "--state", "sleeping")...))
-		wantErr := "queen: check --state: invalid state \"sleeping\": must be one of loading, idle, busy, stopping, failed\n" +
+		wantErr := "queen: check --state: invalid state \"sleeping\": must be one of loading, idle, busy, unhealthy, stopping, failed\n" +
 			"hint: fix --state and run the command again\n"
 		if code != 1 || stdout != "" || stderr != wantErr || q.count() != 0 {
 			t.Errorf("exit %d, %d requests\nstdout %q\nstderr %q\nwant exit 1, no request\nstderr %q", code, q.count(), stdout, stderr, wantErr)

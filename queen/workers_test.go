@@ -95,7 +95,7 @@ func TestWorkersFlagsAreCheckedBeforeAnyRequest(t *testing.T) {
 		},
 		{
 			name: "list, unknown state", args: []string{"workers", "list", "--state", "sleeping"},
-			wantErr:  `check --state: invalid state "sleeping": must be one of loading, idle, busy, stopping, failed`,
+			wantErr:  `check --state: invalid state "sleeping": must be one of loading, idle, busy, unhealthy, stopping, failed`,
 			wantHint: "fix --state and run the command again",
 		},
 		{

@@ -86,6 +86,8 @@ func Validate(cfg api.AgentConfig) error {
 	if cfg.WorkerStopGraceMS < 0 {
 		add(&api.FieldError{Field: "worker_stop_grace_ms", Value: strconv.FormatInt(cfg.WorkerStopGraceMS, 10), Rule: "must not be negative"})
 	}
+	add(checkMS("worker_health_interval_ms", cfg.WorkerHealthIntervalMS, ruleHealthInterval, 100, 3_600_000))
+	add(checkMS("worker_health_timeout_ms", cfg.WorkerHealthTimeoutMS, ruleHealthTimeout, 100, 60_000))
 	if len(errs) == 0 {
 		return nil
 	}
@@ -99,7 +101,34 @@ const (
 	rulePlaceholder    = "has an unknown {placeholder}; the known ones are {worker_id} {model_ref} {backend} {device} {port} {callback_url}"
 	ruleWorkerHost     = "must be a host name or IP address without port, e.g. 10.0.0.2"
 	ruleSHA256         = "must be 64 lowercase hex digits"
+	ruleRestart        = "must be on-failure or never (empty means on-failure)"
+	ruleMaxRestarts    = "must be 0–100 (0 means 3)"
+	ruleHealthInterval = "must be 0 (5 s) or 100–3600000 milliseconds"
+	ruleHealthTimeout  = "must be 0 (2 s) or 100–60000 milliseconds"
 )
+
+// maxRestarts bounds a backend's max_restarts.
+const maxRestarts = 100
+
+// checkMS checks a duration in milliseconds that is 0 (the default) or
+// within lo–hi.
+func checkMS(field string, ms int64, rule string, lo, hi int64) *api.FieldError {
+	if ms != 0 && (ms < lo || ms > hi) {
+		return &api.FieldError{Field: field, Value: strconv.FormatInt(ms, 10), Rule: rule}
+	}
+	return nil
+}
+
+// checkRestart checks the restart policy fields of backend field.
+func checkRestart(field string, b api.Backend) *api.FieldError {
+	if b.Restart != "" && b.Restart != api.RestartOnFailure && b.Restart != api.RestartNever {
+		return &api.FieldError{Field: field + ".restart", Value: b.Restart, Rule: ruleRestart}
+	}
+	if b.MaxRestarts < 0 || b.MaxRestarts > maxRestarts {
+		return &api.FieldError{Field: field + ".max_restarts", Value: strconv.Itoa(b.MaxRestarts), Rule: ruleMaxRestarts}
+	}
+	return nil
+}
 
 func checkBackend(i int, b api.Backend, before []api.Backend) *api.FieldError {
 	field := "backends[" + strconv.Itoa(i) + "]"
@@ -125,7 +154,7 @@ func checkBackend(i int, b api.Backend, before []api.Backend) *api.FieldError {
 	if b.SlotsTotal < 0 {
 		return &api.FieldError{Field: field + ".slots_total", Value: strconv.Itoa(b.SlotsTotal), Rule: "must not be negative"}
 	}
-	return nil
+	return checkRestart(field, b)
 }
 
 // unknownPlaceholder reports whether arg holds a {word} that is not one of

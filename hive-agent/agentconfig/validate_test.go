@@ -38,6 +38,17 @@ func TestValidate(t *testing.T) {
 		{name: "listen named port", edit: api.AgentConfig{Listen: "127.0.0.1:http"}, want: []string{"listen"}},
 		{name: "worker port above range", edit: api.AgentConfig{WorkerPortMax: 70000}, want: []string{"worker_port_max"}},
 		{name: "worker ports reversed", edit: api.AgentConfig{WorkerPortMin: 9000, WorkerPortMax: 8100}, want: []string{"worker_port_min"}},
+		{name: "health checks every 100 ms with a 2 s timeout", edit: api.AgentConfig{WorkerHealthIntervalMS: 100, WorkerHealthTimeoutMS: 2000}},
+		{name: "health interval below 100 ms", edit: api.AgentConfig{WorkerHealthIntervalMS: 50}, want: []string{"worker_health_interval_ms"}},
+		{name: "negative health timeout", edit: api.AgentConfig{WorkerHealthTimeoutMS: -1}, want: []string{"worker_health_timeout_ms"}},
+		{name: "health timeout over a minute", edit: api.AgentConfig{WorkerHealthTimeoutMS: 60001}, want: []string{"worker_health_timeout_ms"}},
+		{name: "restart policies", edit: api.AgentConfig{Backends: []api.Backend{
+			{Name: "cpu", Command: []string{"/opt/rbee/bin/rbee-worker"}, Restart: api.RestartNever},
+			{Name: "cuda", Command: []string{"/opt/rbee/bin/rbee-worker"}, Restart: api.RestartOnFailure, MaxRestarts: 5}}}},
+		{name: "restart always", edit: api.AgentConfig{Backends: []api.Backend{
+			{Name: "cpu", Command: []string{"rbee-worker"}, Restart: "always"}}}, want: []string{"backends[0].restart"}},
+		{name: "negative max_restarts", edit: api.AgentConfig{Backends: []api.Backend{
+			{Name: "cpu", Command: []string{"rbee-worker"}, MaxRestarts: -1}}}, want: []string{"backends[0].max_restarts"}},
 		{name: "everything missing", zero: []string{"node_name", "queen_url", "hive_token"},
 			want: []string{"node_name", "queen_url", "hive_token"}},
 	}
@@ -116,6 +127,15 @@ func configWith(t *testing.T, edit api.AgentConfig, zero []string) api.AgentConf
 	}
 	if edit.WorkerPortMax != 0 {
 		cfg.WorkerPortMax = edit.WorkerPortMax
+	}
+	if edit.WorkerHealthIntervalMS != 0 {
+		cfg.WorkerHealthIntervalMS = edit.WorkerHealthIntervalMS
+	}
+	if edit.WorkerHealthTimeoutMS != 0 {
+		cfg.WorkerHealthTimeoutMS = edit.WorkerHealthTimeoutMS
+	}
+	if edit.Backends != nil {
+		cfg.Backends = edit.Backends
 	}
 	for _, f := range zero {
 		switch f {

@@ -48,11 +48,12 @@ type cli struct {
 	AdvertiseHost string `name:"advertise-host" default:"127.0.0.1" placeholder:"HOST" help:"Host of the URL reported in the callback (default ${default})."`
 	Slots         int    `default:"1" placeholder:"N" help:"Completions served at once; a request beyond them gets 503, no queue (default ${default})."`
 
-	LoadDelay     time.Duration `name:"load-delay" env:"RBEE_WORKER_LOAD_DELAY" group:"Test and fault knobs" placeholder:"D" help:"Wait D before ready, like a model load."`
-	NeverReady    bool          `name:"never-ready" env:"RBEE_WORKER_NEVER_READY" group:"Test and fault knobs" help:"Serve /health as loading forever and never call back."`
-	CrashAfter    time.Duration `name:"crash-after" env:"RBEE_WORKER_CRASH_AFTER" group:"Test and fault knobs" placeholder:"D" help:"Exit 3 with a message on stderr D after start."`
-	IgnoreSIGTERM bool          `name:"ignore-sigterm" env:"RBEE_WORKER_IGNORE_SIGTERM" group:"Test and fault knobs" help:"Log SIGTERM and SIGINT and keep running; only SIGKILL ends the worker."`
-	VRAMBytes     int64         `name:"vram-bytes" env:"RBEE_WORKER_VRAM_BYTES" group:"Test and fault knobs" placeholder:"N" help:"VRAM in bytes reported in the ready callback."`
+	LoadDelay       time.Duration `name:"load-delay" env:"RBEE_WORKER_LOAD_DELAY" group:"Test and fault knobs" placeholder:"D" help:"Wait D before ready, like a model load."`
+	NeverReady      bool          `name:"never-ready" env:"RBEE_WORKER_NEVER_READY" group:"Test and fault knobs" help:"Serve /health as loading forever and never call back."`
+	CrashAfter      time.Duration `name:"crash-after" env:"RBEE_WORKER_CRASH_AFTER" group:"Test and fault knobs" placeholder:"D" help:"Exit 3 with a message on stderr D after start."`
+	IgnoreSIGTERM   bool          `name:"ignore-sigterm" env:"RBEE_WORKER_IGNORE_SIGTERM" group:"Test and fault knobs" help:"Log SIGTERM and SIGINT and keep running; only SIGKILL ends the worker."`
+	CompletionDelay time.Duration `name:"completion-delay" env:"RBEE_WORKER_COMPLETION_DELAY" group:"Test and fault knobs" placeholder:"D" help:"Hold each completion (and its slot) D before answering, like a long generation."`
+	VRAMBytes       int64         `name:"vram-bytes" env:"RBEE_WORKER_VRAM_BYTES" group:"Test and fault knobs" placeholder:"N" help:"VRAM in bytes reported in the ready callback."`
 }
 
 // AfterApply checks the flags once kong has parsed them. It is AfterApply
@@ -76,6 +77,7 @@ func (c *cli) validate() error {
 		{"--callback-url", validateCallbackURL(c.CallbackURL)},
 		{"--load-delay", nonNegative(int64(c.LoadDelay))},
 		{"--crash-after", nonNegative(int64(c.CrashAfter))},
+		{"--completion-delay", nonNegative(int64(c.CompletionDelay))},
 		{"--vram-bytes", nonNegative(c.VRAMBytes)},
 	}
 	for _, check := range checks {

@@ -20,8 +20,11 @@
 //
 // Routes:
 //
-//	GET  /health          200 {"status":"ok","state":"idle"|"busy",…} when ready,
-//	                      503 {"status":"loading","state":"loading",…} before
+//	GET  /health          200 {"status":"ok","state":"idle"|"busy",
+//	                      "slots_total":N,"slots_available":M} when ready (M
+//	                      counts the slots no completion holds; the agent's
+//	                      health check reads them), 503 {"status":"loading",
+//	                      "state":"loading",…} before
 //	POST /v1/completions  OpenAI-style text completion; 503 while loading or
 //	                      when every slot is taken (no queue); 400 on bad JSON
 //
@@ -33,11 +36,12 @@
 // Each knob is a flag and an environment variable, so a backend template in
 // the agent config need not change to use one:
 //
-//	--load-delay D     RBEE_WORKER_LOAD_DELAY=D      wait D (e.g. 2s) before ready, like a model load
-//	--never-ready      RBEE_WORKER_NEVER_READY=1     bind and serve /health (503 loading), never call back
-//	--crash-after D    RBEE_WORKER_CRASH_AFTER=D     exit 3 with a message on stderr D after start
-//	--ignore-sigterm   RBEE_WORKER_IGNORE_SIGTERM=1  log SIGTERM/SIGINT and keep running; only SIGKILL ends it
-//	--vram-bytes N     RBEE_WORKER_VRAM_BYTES=N      VRAM reported in the ready callback (default 0)
+//	--load-delay D        RBEE_WORKER_LOAD_DELAY=D        wait D (e.g. 2s) before ready, like a model load
+//	--never-ready         RBEE_WORKER_NEVER_READY=1       bind and serve /health (503 loading), never call back
+//	--crash-after D       RBEE_WORKER_CRASH_AFTER=D       exit 3 with a message on stderr D after start
+//	--completion-delay D  RBEE_WORKER_COMPLETION_DELAY=D  hold each completion and its slot D before answering
+//	--ignore-sigterm      RBEE_WORKER_IGNORE_SIGTERM=1    log SIGTERM/SIGINT and keep running; only SIGKILL ends it
+//	--vram-bytes N        RBEE_WORKER_VRAM_BYTES=N        VRAM reported in the ready callback (default 0)
 //
 // # Exit codes
 //

@@ -95,6 +95,9 @@ func (w *worker) handleCompletions(rw http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("all %d slots are busy; retry later or use another worker", cap(w.slots)))
 		return
 	}
+	if d := w.cfg.CompletionDelay; d > 0 && sleep(r.Context(), d) != nil {
+		return // the caller went away; nobody reads an answer
+	}
 	writeJSON(rw, http.StatusOK, w.complete(req))
 }
 

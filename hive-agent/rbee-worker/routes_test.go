@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
 )
@@ -137,6 +138,7 @@ func TestValidateFlags(t *testing.T) {
 		{"port 65536", func(c *cli) { c.Port = 65536 }, "--port"},
 		{"ftp callback", func(c *cli) { c.CallbackURL = "ftp://agent/ready" }, "--callback-url"},
 		{"negative vram", func(c *cli) { c.VRAMBytes = -1 }, "--vram-bytes"},
+		{"negative completion delay", func(c *cli) { c.CompletionDelay = -time.Second }, "--completion-delay"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -177,6 +177,36 @@ func TestCompletionsAreDeterministic(t *testing.T) {
 	}
 }
 
+// TestCompletionDelayHoldsSlot runs completions held open by
+// --completion-delay: /health reports the worker busy with no free slot
+// while both slots are taken, and idle with both free once they answered.
+func TestCompletionDelayHoldsSlot(t *testing.T) {
+	t.Parallel()
+	w := startWorker(t, nil, append(workerArgs(freePort(t), ""), "--slots", "2", "--completion-delay", "1s")...)
+	if h := w.awaitHealth(t, http.StatusOK); h.State != api.WorkerIdle || h.SlotsTotal != 2 || h.SlotsAvailable != 2 {
+		t.Fatalf("health before any completion = %+v, want idle with 2 of 2 slots free", h)
+	}
+	codes := make(chan int, 2)
+	for range 2 {
+		go func() { // not w.complete: no t.Fatal outside the test's goroutine
+			resp, err := http.Post(w.base+"/v1/completions", "application/json", strings.NewReader(`{"prompt":"hold on"}`))
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	w.awaitHealthState(t, api.WorkerBusy, 0)
+	for range 2 {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("held completion answered %d, want 200", code)
+		}
+	}
+	w.awaitHealthState(t, api.WorkerIdle, 2)
+}
+
 func TestCompletionsRejectBadJSON(t *testing.T) {
 	t.Parallel()
 	w := startWorker(t, nil, workerArgs(freePort(t), "")...)
@@ -423,6 +453,23 @@ func (w *workerProc) awaitHealth(t *testing.T, code int) healthBody {
 		}
 		if time.Now().After(deadline) || w.hasExited() {
 			t.Fatalf("GET /health: want %d; last answer %d %+v (err %v, exited %v)", code, a.code, a.body, a.err, w.hasExited())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// awaitHealthState polls GET /health until it reports state with free
+// slots available, for up to waitLimit.
+func (w *workerProc) awaitHealthState(t *testing.T, state string, free int) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		a := w.health(t)
+		if a.err == nil && a.code == http.StatusOK && a.body.State == state && a.body.SlotsAvailable == free {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /health: want 200 %s with %d free slots; last answer %d %+v (err %v)", state, free, a.code, a.body, a.err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -250,13 +250,19 @@ func TestAdoptTakesOverRunningWorkers(t *testing.T) {
 		t.Errorf("new worker got port %d of an adopted one", port(t, w.URL))
 	}
 
-	// An adopted worker is no child of the agent: it is polled.
+	// An adopted worker is no child of the agent: it is polled, and
+	// restarted under its id when it dies.
 	if err := syscall.Kill(kept.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "killed adopted worker gone from List and relayed as removed", func() bool {
-		return !slices.ContainsFunc(b.sup.List(), func(w api.Worker) bool { return w.ID == kept.ID }) && b.relay.removed(kept.ID)
+	waitFor(t, 5*time.Second, "killed adopted worker restarted and ready", func() bool {
+		i := slices.IndexFunc(b.sup.List(), func(w api.Worker) bool { return w.ID == kept.ID })
+		return i >= 0 && b.sup.List()[i].Restarts == 1 && b.sup.List()[i].State == api.WorkerIdle
 	})
+	b.awaitRelayed(t, kept.ID, "register(idle)", "register(loading)", "update(idle)")
+	if got := b.relay.of(kept.ID); len(got) != 3 {
+		t.Errorf("relay saw %q for the killed adopted worker, want register(idle), register(loading), update(idle)", got)
+	}
 	reap(t, kept.PID)
 
 	// And it can be stopped.

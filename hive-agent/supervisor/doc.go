@@ -7,6 +7,25 @@
 // so that an agent started again adopts the workers its previous run left
 // (or ends those it cannot account for): no orphan keeps a GPU.
 //
+// Once a worker is ready its health is checked every health interval (GET
+// of the backend's health_url, else of the worker's URL + /health, bounded
+// by the health timeout). The slots_total and slots_available of a JSON
+// answer become the worker's slots, and it is busy when none is free, idle
+// again when one is; an answer without them keeps the slots it had. Three
+// failed checks in a row make it unhealthy (never idle); a good check makes
+// it idle or busy again.
+//
+// A ready worker that exits on its own is handled by its backend's restart
+// policy, and so is one that stays unhealthy for three more checks under
+// "on-failure" (the agent first kills its process group with SIGKILL; under
+// "never" it stays unhealthy): "on-failure" (the default) starts it
+// again under the same id and port, after a backoff that doubles from the
+// restart backoff, and counts it in the worker's restarts; "never", or more
+// than max_restarts restarts within RestartWindow, leaves it failed with its
+// exit code, listed until it is stopped. A spawn whose worker exits before
+// it is ready fails instead, as before. Every restart and failure is logged
+// with its reason.
+//
 // Worker output goes to a log file per worker under the agent's logs
 // folder, not to a pipe: a worker must outlive an agent restart without
 // dying of SIGPIPE, and the tail of that file is what a failure reports.

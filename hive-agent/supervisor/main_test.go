@@ -109,7 +109,18 @@ type options struct {
 	// noAdopt leaves the call of Adopt (which the agent makes before it
 	// serves spawns) to the test.
 	noAdopt bool
+	// fastHealth checks worker health every healthInterval with a
+	// healthTimeout, instead of the defaults (5 s, 2 s).
+	fastHealth bool
+	// backends are added to the test backends.
+	backends []api.Backend
 }
+
+// The health checks of a fixture with fastHealth.
+const (
+	healthInterval = 100 * time.Millisecond
+	healthTimeout  = 300 * time.Millisecond
+)
 
 // newFixture starts a supervisor on free ports with the test backends; at
 // the end of the test it stops every worker and checks that every process
@@ -134,6 +145,12 @@ func newFixture(t *testing.T, opt options) *fixture {
 		Relay:       rl,
 		Log:         slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		StopGrace:   testGrace,
+		// Restarts come quickly, and the tests see them one after another.
+		RestartBackoff: 50 * time.Millisecond,
+	}
+	cfg.Backends = append(cfg.Backends, opt.backends...)
+	if opt.fastHealth {
+		cfg.HealthInterval, cfg.HealthTimeout = healthInterval, healthTimeout
 	}
 	sup := supervisor.New(cfg)
 	srv.Config.Handler = server.Handler(server.Config{Workers: sup})

@@ -2,9 +2,11 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,20 +29,95 @@ type proc struct {
 	logPath   string
 	cmd       *exec.Cmd // nil for an adopted worker
 
+	// healthURL is what the health checks GET once the worker is ready.
+	healthURL string
+	// readyTimeout bounds the wait for readiness of a restart.
+	readyTimeout time.Duration
+	// restartTimes are the restarts of this worker id within the restart
+	// window, oldest first.
+	restartTimes []time.Time
+
 	mu       sync.Mutex
 	w        api.Worker
 	stopping bool
+	// killReason says why the agent killed the worker itself (it stayed
+	// unhealthy, or a restart was not ready in time); "" when it did not.
+	killReason string
 
 	ready     chan struct{} // closed when the worker is ready
 	readyOnce sync.Once
-	gone      chan struct{} // closed after exited() ran
-	exitCode  int           // valid once gone is closed; -1 when unknown
-	termOnce  sync.Once
+	// registered is closed once the worker's register was relayed: its
+	// ready update must not overtake it.
+	registered chan struct{}
+	stopped    chan struct{} // closed by terminate: a stop was asked for
+	stopOnce   sync.Once
+	gone       chan struct{} // closed after exited() ran
+	exitCode   int           // valid once gone is closed; -1 when unknown
+	termOnce   sync.Once
 }
 
 func newProc(w api.Worker, token string, port int, logPath string) *proc {
 	return &proc{w: w, token: token, port: port, logPath: logPath, exitCode: -1,
-		ready: make(chan struct{}), gone: make(chan struct{})}
+		ready: make(chan struct{}), registered: make(chan struct{}), stopped: make(chan struct{}), gone: make(chan struct{})}
+}
+
+// successor returns the proc that restarts p under the same id, port and
+// log file at time at: loading, with one restart more. recent are p's
+// restarts still within the restart window.
+func (p *proc) successor(at time.Time, recent []time.Time) *proc {
+	w := p.record()
+	w.State, w.PID, w.ExitCode, w.SlotsAvailable = api.WorkerLoading, 0, nil, 0
+	w.Restarts++
+	w.StartedUnix = at.Unix()
+	n := newProc(w, newToken(), p.port, p.logPath)
+	n.healthURL, n.readyTimeout = p.healthURL, p.readyTimeout
+	n.restartTimes = append(slices.Clone(recent), at)
+	return n
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// handedOver reports whether the agent, not a waiting spawn, answers for
+// the worker's exit: it was ready once, or it is a restart.
+func (p *proc) handedOver() bool {
+	return isClosed(p.ready) || p.record().Restarts > 0
+}
+
+// kill ends the worker's process group with SIGKILL because of reason,
+// which its exit then reports. It does nothing to a worker being stopped
+// or not started.
+func (p *proc) kill(reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopping || p.pgid <= 0 || isClosed(p.gone) {
+		return
+	}
+	if p.killReason == "" {
+		p.killReason = reason
+	}
+	_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+}
+
+// exitReason says why the worker ended with code, for the log.
+func (p *proc) exitReason(code int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.killReason != "":
+		return "killed: " + p.killReason
+	case code == -1:
+		return "exited (exit code unknown: not a child of this agent)"
+	default:
+		return fmt.Sprintf("exited with code %d", code)
+	}
 }
 
 func (p *proc) record() api.Worker {
@@ -136,8 +213,9 @@ func (p *proc) terminate(grace time.Duration, log *slog.Logger) {
 	}
 	id, pgid := p.w.ID, p.pgid
 	p.mu.Unlock()
-	if pgid <= 0 {
-		return // kill(0) would signal the agent's own group
+	p.stopOnce.Do(func() { close(p.stopped) })
+	if pgid <= 0 || isClosed(p.gone) {
+		return // kill(0) would signal the agent's own group; a gone group may be another's now
 	}
 	p.termOnce.Do(func() {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)

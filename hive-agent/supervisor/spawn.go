@@ -74,60 +74,86 @@ func (s *Supervisor) spawnOnce(ctx context.Context, req api.SpawnWorkerRequest, 
 	}
 	w = api.Worker{
 		ID: id, Node: s.cfg.Node, ModelRef: req.ModelRef, Backend: req.Backend, Device: device,
-		State: api.WorkerLoading, SlotsTotal: 1, StartedUnix: time.Now().Unix(),
-		URL: "http://" + net.JoinHostPort(s.cfg.WorkerHost, strconv.Itoa(port)),
-	}
-	values := map[string]string{
-		"{worker_id}": id, "{model_ref}": req.ModelRef, "{backend}": req.Backend,
-		"{device}": strconv.Itoa(device), "{port}": strconv.Itoa(port), "{callback_url}": s.cfg.CallbackURL,
-	}
-	argv := make([]string, len(backend.Command))
-	for i, arg := range backend.Command {
-		argv[i] = expand(arg, values)
+		State: api.WorkerLoading, SlotsTotal: 1, StartedUnix: time.Now().Unix(), URL: s.workerURL(port),
 	}
 	p := newProc(w, newToken(), port, s.logPath(id))
+	p.readyTimeout = timeout
 	if err := s.add(p); err != nil {
 		return api.Worker{}, 0, err
 	}
-	err = s.ensureDirs()
-	if err == nil {
-		err = p.start(argv)
-	}
-	if err != nil {
+	if err := s.launch(ctx, p, backend); err != nil {
 		s.mu.Lock()
 		delete(s.workers, id)
 		delete(s.ports, port)
 		s.mu.Unlock()
 		close(p.gone) // nothing to wait for
 		return api.Worker{}, 0, errorf(http.StatusInternalServerError, api.CodeWorkerFailed,
-			"check the command of backend "+backend.Name+" in the agent config ("+argv[0]+")",
-			fmt.Sprintf("start worker: %v", err))
+			"check the command of backend "+backend.Name+" in the agent config ("+backend.Command[0]+")", err.Error())
+	}
+	return s.awaitReady(ctx, p, deadline, timeout)
+}
+
+// launch starts p from backend's command template on p's port, watches
+// its exit, relays it as registered and, for a backend with a health URL,
+// polls that for readiness until ctx ends. An error means p did not start.
+func (s *Supervisor) launch(ctx context.Context, p *proc, backend api.Backend) error {
+	w := p.record()
+	values := s.placeholders(w, p.port)
+	argv := make([]string, len(backend.Command))
+	for i, arg := range backend.Command {
+		argv[i] = expand(arg, values)
+	}
+	p.setHealthURL(backend, values)
+	err := s.ensureDirs()
+	if err == nil {
+		err = p.start(argv)
+	}
+	if err != nil {
+		return fmt.Errorf("start worker: %w", err)
 	}
 	w = p.record()
-	s.log.Info("worker started", "worker", id, "pid", w.PID, "port", port, "model", req.ModelRef,
-		"backend", req.Backend, "device", device, "log", p.logPath)
+	s.log.Info("worker started", "worker", w.ID, "pid", w.PID, "port", p.port, "model", w.ModelRef,
+		"backend", w.Backend, "device", w.Device, "restarts", w.Restarts, "log", p.logPath)
 	s.save()
 	go func() { s.exited(p, p.wait()) }()
-	if p.stopRequested() { // a StopAll came between add and start
+	if p.stopRequested() { // a stop came between add (or swap) and start
 		p.terminate(abortGrace, s.log)
 	}
-	if s.cfg.Relay != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relayTimeout)
-		if err := s.cfg.Relay.Register(rctx, w); err != nil {
-			s.log.Warn("relay new worker; the next heartbeat carries it", "worker", id, "err", err)
-		}
-		cancel()
-	}
+	s.relayRegister(ctx, w)
+	close(p.registered)
 	if backend.HealthURL != "" {
-		go s.pollHealth(ctx, p, expand(backend.HealthURL, values), backend.SlotsTotal)
+		go s.pollHealth(ctx, p, p.healthCheckURL(), backend.SlotsTotal)
 	}
+	return nil
+}
 
+// placeholders returns the values of the command template placeholders
+// for worker w on port.
+func (s *Supervisor) placeholders(w api.Worker, port int) map[string]string {
+	return map[string]string{
+		"{worker_id}": w.ID, "{model_ref}": w.ModelRef, "{backend}": w.Backend,
+		"{device}": strconv.Itoa(w.Device), "{port}": strconv.Itoa(port), "{callback_url}": s.cfg.CallbackURL,
+	}
+}
+
+// workerURL is the URL of the worker on port.
+func (s *Supervisor) workerURL(port int) string {
+	return "http://" + net.JoinHostPort(s.cfg.WorkerHost, strconv.Itoa(port))
+}
+
+// awaitReady waits until the spawned p is ready, and ends it when it is not
+// by deadline or ctx ends.
+func (s *Supervisor) awaitReady(ctx context.Context, p *proc, deadline time.Time, timeout time.Duration) (api.Worker, int, error) {
+	id, port := p.record().ID, p.port
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case <-p.ready:
 		return p.record(), 0, nil
 	case <-p.gone:
+		if isClosed(p.ready) { // ready, then crashed at once: restarted or failed, no longer the spawn's
+			return p.record(), 0, nil
+		}
 		if p.stopRequested() {
 			return api.Worker{}, 0, errorf(http.StatusServiceUnavailable, api.CodeWorkerFailed,
 				"spawn it again once the agent runs", fmt.Sprintf("worker %s was stopped while loading (the agent is shutting down or it was stopped by request)", id))

@@ -192,16 +192,25 @@ func TestSpawnCommandThatCannotStart(t *testing.T) {
 	}
 }
 
+// TestKilledWorkerIsSeenAtOnce kills a ready worker whose backend never
+// restarts: it is listed and relayed failed with its exit code at once,
+// until it is stopped.
 func TestKilledWorkerIsSeenAtOnce(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, options{})
-	w := f.spawn(t, "cpu")
+	never := api.Backend{Name: "cpu-never", DeviceKind: api.BackendCPU, Restart: api.RestartNever, Command: workerArgv(workerBin(t))}
+	f := newFixture(t, options{backends: []api.Backend{never}})
+	w := f.spawn(t, "cpu-never")
 	if err := syscall.Kill(w.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "killed worker gone from List and relayed as removed", func() bool {
-		return len(f.sup.List()) == 0 && f.relay.removed(w.ID)
+	waitFor(t, time.Second, "killed worker listed and relayed as failed", func() bool {
+		ws := f.sup.List()
+		return len(ws) == 1 && ws[0].State == api.WorkerFailed && slices.Contains(f.relay.of(w.ID), "update(failed)")
 	})
+	// 128 + SIGKILL, the shell's convention for a signal.
+	if got := f.sup.List()[0]; got.ExitCode == nil || *got.ExitCode != 137 || got.SlotsAvailable != 0 || got.Restarts != 0 {
+		t.Errorf("failed worker = %+v, want exit code 137, no free slot, no restart", got)
+	}
 	if !processGone(w.PID) {
 		t.Errorf("worker %d still runs", w.PID)
 	}
@@ -211,6 +220,13 @@ func TestKilledWorkerIsSeenAtOnce(t *testing.T) {
 	// A worker that ended on its own keeps its output for diagnosis.
 	if _, err := os.Stat(filepath.Join(f.cfg.LogDir, w.ID+".log")); err != nil {
 		t.Errorf("log of the crashed worker: %v", err)
+	}
+	// Stop forgets it.
+	if got, err := f.sup.Stop(t.Context(), w.ID); err != nil || got.State != api.WorkerFailed {
+		t.Errorf("Stop of the failed worker = %+v, %v; want its failed record", got, err)
+	}
+	if len(f.sup.List()) != 0 || !f.relay.removed(w.ID) {
+		t.Errorf("after Stop: List %v, relay %q; want none, and a remove last", ids(f.sup.List()), f.relay.of(w.ID))
 	}
 }
 

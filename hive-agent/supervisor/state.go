@@ -34,8 +34,8 @@ func (s *Supervisor) save() {
 		p.mu.Lock()
 		pgid, tick := p.pgid, p.startTick
 		p.mu.Unlock()
-		if pgid == 0 {
-			continue // not started yet
+		if pgid == 0 || p.record().State == api.WorkerFailed {
+			continue // not started yet, or gone
 		}
 		saved = append(saved, savedWorker{Worker: p.record(), Token: p.token, Port: p.port,
 			PGID: pgid, StartTick: tick, Log: p.logPath})
@@ -62,11 +62,11 @@ func writeState(file string, saved []savedWorker) error {
 }
 
 // Adopt deals with the workers a previous run of the agent left in the
-// state file: a ready worker whose process still runs is taken over
-// (watched, listed, registered at the queen); one that was still loading
-// is ended, since the spawn that waited for it is gone; records of
-// processes that no longer run are dropped. It returns how many it adopted
-// and ended.
+// state file: a ready worker (idle, busy or unhealthy) whose process still
+// runs is taken over (watched, health-checked, listed, registered at the
+// queen); one that was still loading is ended, since the spawn that waited
+// for it is gone; records of processes that no longer run are dropped. It
+// returns how many it adopted and ended.
 func (s *Supervisor) Adopt(ctx context.Context) (adopted, ended int, err error) {
 	if err := s.ensureDirs(); err != nil {
 		return 0, 0, err
@@ -84,36 +84,50 @@ func (s *Supervisor) Adopt(ctx context.Context) (adopted, ended int, err error) 
 		saved = nil
 	}
 	for _, sw := range saved {
-		w := sw.Worker
-		w.Node = s.cfg.Node
-		p := newProc(w, sw.Token, sw.Port, sw.Log)
-		p.pgid, p.startTick = sw.PGID, sw.StartTick
-		if sw.PGID <= 0 || !p.alive() {
-			s.log.Info("worker of the previous agent is gone", "worker", w.ID, "pid", sw.PGID)
-			continue
-		}
-		if w.State != api.WorkerIdle && w.State != api.WorkerBusy {
-			s.log.Warn("ending worker the previous agent left loading", "worker", w.ID, "pid", sw.PGID, "state", w.State)
-			_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+		switch s.adoptOne(ctx, sw) {
+		case adoptTaken:
+			adopted++
+		case adoptEnded:
 			ended++
-			continue
-		}
-		s.mu.Lock()
-		s.workers[w.ID] = p
-		s.ports[p.port] = w.ID
-		s.mu.Unlock()
-		p.readyOnce.Do(func() { close(p.ready) })
-		go func() { s.exited(p, p.wait()) }()
-		s.log.Info("adopted worker of the previous agent", "worker", w.ID, "pid", sw.PGID, "url", w.URL)
-		adopted++
-		if s.cfg.Relay != nil {
-			rctx, cancel := context.WithTimeout(ctx, relayTimeout)
-			if err := s.cfg.Relay.Register(rctx, p.record()); err != nil {
-				s.log.Warn("relay adopted worker; the next heartbeat carries it", "worker", w.ID, "err", err)
-			}
-			cancel()
 		}
 	}
 	s.save()
 	return adopted, ended, nil
+}
+
+// Outcomes of adoptOne.
+const (
+	adoptGone  = iota // the process no longer runs
+	adoptEnded        // it was loading and got killed
+	adoptTaken        // it runs on under this agent
+)
+
+// adoptOne takes over, ends or drops the saved worker sw.
+func (s *Supervisor) adoptOne(ctx context.Context, sw savedWorker) int {
+	w := sw.Worker
+	w.Node = s.cfg.Node
+	p := newProc(w, sw.Token, sw.Port, sw.Log)
+	p.pgid, p.startTick = sw.PGID, sw.StartTick
+	if sw.PGID <= 0 || !p.alive() {
+		s.log.Info("worker of the previous agent is gone", "worker", w.ID, "pid", sw.PGID)
+		return adoptGone
+	}
+	if w.State != api.WorkerIdle && w.State != api.WorkerBusy && w.State != api.WorkerUnhealthy {
+		s.log.Warn("ending worker the previous agent left loading", "worker", w.ID, "pid", sw.PGID, "state", w.State)
+		_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+		return adoptEnded
+	}
+	s.mu.Lock()
+	s.workers[w.ID] = p
+	s.ports[p.port] = w.ID
+	s.mu.Unlock()
+	p.readyOnce.Do(func() { close(p.ready) })
+	close(p.registered)
+	b, _ := s.backend(w.Backend) // a backend no longer configured: the worker's own /health
+	p.setHealthURL(b, s.placeholders(w, p.port))
+	go func() { s.exited(p, p.wait()) }()
+	go s.watchHealth(p)
+	s.log.Info("adopted worker of the previous agent", "worker", w.ID, "pid", sw.PGID, "url", w.URL)
+	s.relayRegister(ctx, p.record())
+	return adoptTaken
 }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -20,6 +21,21 @@ import (
 
 // DefaultStopGrace is how long a worker has between SIGTERM and SIGKILL.
 const DefaultStopGrace = 10 * time.Second
+
+// Defaults of the health checks and restarts.
+const (
+	// DefaultHealthInterval is how often a ready worker's health is checked.
+	DefaultHealthInterval = 5 * time.Second
+	// DefaultHealthTimeout bounds one health check.
+	DefaultHealthTimeout = 2 * time.Second
+	// DefaultRestartBackoff is the wait before a worker's first restart
+	// within the restart window; each further one waits twice as long as
+	// the one before, at most maxRestartBackoff.
+	DefaultRestartBackoff = time.Second
+	// RestartWindow is the time within which a backend's max_restarts
+	// bounds the restarts of one worker.
+	RestartWindow = 10 * time.Minute
+)
 
 // relayTimeout bounds one relay call made on behalf of a worker event.
 const relayTimeout = 10 * time.Second
@@ -57,6 +73,14 @@ type Config struct {
 	// StopGrace is the time between SIGTERM and SIGKILL; 0 means
 	// DefaultStopGrace.
 	StopGrace time.Duration
+	// HealthInterval is how often each ready worker's health is checked;
+	// 0 means DefaultHealthInterval.
+	HealthInterval time.Duration
+	// HealthTimeout bounds one health check; 0 means DefaultHealthTimeout.
+	HealthTimeout time.Duration
+	// RestartBackoff is the wait before a worker's first restart in the
+	// restart window; 0 means DefaultRestartBackoff.
+	RestartBackoff time.Duration
 }
 
 // Supervisor owns the workers of one agent. It is safe for concurrent use.
@@ -77,9 +101,10 @@ func New(cfg Config) *Supervisor {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	if cfg.StopGrace <= 0 {
-		cfg.StopGrace = DefaultStopGrace
-	}
+	cfg.StopGrace = cmp.Or(max(cfg.StopGrace, 0), DefaultStopGrace)
+	cfg.HealthInterval = cmp.Or(max(cfg.HealthInterval, 0), DefaultHealthInterval)
+	cfg.HealthTimeout = cmp.Or(max(cfg.HealthTimeout, 0), DefaultHealthTimeout)
+	cfg.RestartBackoff = cmp.Or(max(cfg.RestartBackoff, 0), DefaultRestartBackoff)
 	if cfg.WorkerHost == "" {
 		cfg.WorkerHost = "127.0.0.1"
 	}
@@ -134,6 +159,10 @@ func (s *Supervisor) Ready(ctx context.Context, token string, cb api.ReadyCallba
 // becomeReady turns a loading worker idle, saves and relays the change and
 // wakes its spawn. A second call does nothing.
 func (s *Supervisor) becomeReady(ctx context.Context, p *proc, slots int, vram int64) {
+	select { // the queen hears of the worker before it hears it is ready
+	case <-p.registered:
+	case <-time.After(relayTimeout):
+	}
 	p.mu.Lock()
 	if p.w.State != api.WorkerLoading {
 		p.mu.Unlock()
@@ -146,41 +175,104 @@ func (s *Supervisor) becomeReady(ctx context.Context, p *proc, slots int, vram i
 	w := p.w
 	p.mu.Unlock()
 	s.save()
-	s.log.Info("worker ready", "worker", w.ID, "url", w.URL, "model", w.ModelRef, "backend", w.Backend, "device", w.Device)
-	if s.cfg.Relay != nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relayTimeout)
-		defer cancel()
-		u := api.UpdateWorkerRequest{ID: w.ID, State: w.State, URL: w.URL,
-			SlotsTotal: &w.SlotsTotal, SlotsAvailable: &w.SlotsAvailable, VRAMBytes: &w.VRAMBytes}
-		if err := s.cfg.Relay.Update(ctx, u, w); err != nil {
-			s.log.Warn("relay worker ready; the next heartbeat carries it", "worker", w.ID, "err", err)
-		}
-	}
+	s.log.Info("worker ready", "worker", w.ID, "url", w.URL, "model", w.ModelRef, "backend", w.Backend,
+		"device", w.Device, "restarts", w.Restarts)
+	s.relayUpdate(ctx, w)
 	p.readyOnce.Do(func() { close(p.ready) })
+	go s.watchHealth(p)
+}
+
+// relayUpdate relays w's state, URL, slots, VRAM and exit code.
+func (s *Supervisor) relayUpdate(ctx context.Context, w api.Worker) {
+	if s.cfg.Relay == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relayTimeout)
+	defer cancel()
+	u := api.UpdateWorkerRequest{ID: w.ID, State: w.State, URL: w.URL, ExitCode: w.ExitCode,
+		SlotsTotal: &w.SlotsTotal, SlotsAvailable: &w.SlotsAvailable, VRAMBytes: &w.VRAMBytes}
+	if err := s.cfg.Relay.Update(ctx, u, w); err != nil {
+		s.log.Warn("relay worker "+w.State+"; the next heartbeat carries it", "worker", w.ID, "err", err)
+	}
+}
+
+// relayRegister relays w as a new or restarted worker.
+func (s *Supervisor) relayRegister(ctx context.Context, w api.Worker) {
+	if s.cfg.Relay == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relayTimeout)
+	defer cancel()
+	if err := s.cfg.Relay.Register(ctx, w); err != nil {
+		s.log.Warn("relay worker; the next heartbeat carries it", "worker", w.ID, "state", w.State, "err", err)
+	}
+}
+
+// relayRemove relays that worker id is gone.
+func (s *Supervisor) relayRemove(id string) {
+	if s.cfg.Relay == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
+	defer cancel()
+	if err := s.cfg.Relay.Remove(ctx, id); err != nil {
+		s.log.Warn("relay worker removal; the next heartbeat carries it", "worker", id, "err", err)
+	}
 }
 
 // Stop ends worker id: SIGTERM to its process group, SIGKILL after the
 // grace, and returns its last record once it is gone (relayed as removed).
+// A failed worker, whose process is gone already, is only forgotten; a
+// worker restarted while it was being stopped is stopped too.
 func (s *Supervisor) Stop(ctx context.Context, id string) (api.Worker, error) {
-	s.mu.Lock()
-	p := s.workers[id]
-	s.mu.Unlock()
+	p := s.lookup(id)
 	if p == nil {
 		return api.Worker{}, notFound(id)
 	}
 	w := p.record()
-	p.terminate(s.cfg.StopGrace, s.log)
-	select {
-	case <-p.gone:
-	case <-ctx.Done():
-		return w, ctx.Err()
+	for p != nil {
+		p.terminate(s.cfg.StopGrace, s.log)
+		select {
+		case <-p.gone:
+		case <-ctx.Done():
+			return w, ctx.Err()
+		}
+		p = s.afterStop(id, p)
 	}
-	w.State = api.WorkerStopping
+	if w.State != api.WorkerFailed {
+		w.State = api.WorkerStopping
+	}
 	return w, nil
 }
 
+// lookup returns worker id, or nil.
+func (s *Supervisor) lookup(id string) *proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.workers[id]
+}
+
+// afterStop is called once the stopped proc p of worker id is gone: it
+// forgets p when it is still listed (it had failed), and returns the proc
+// that replaced it meanwhile (a restart), or nil.
+func (s *Supervisor) afterStop(id string, p *proc) *proc {
+	s.mu.Lock()
+	cur := s.workers[id]
+	if cur == p {
+		delete(s.workers, id)
+	}
+	s.mu.Unlock()
+	if cur != p {
+		return cur
+	}
+	s.log.Info("failed worker removed", "worker", id)
+	s.relayRemove(id)
+	return nil
+}
+
 // StopAll stops every worker in parallel, each with the grace, and returns
-// once all are gone and relayed; new spawns are refused from now on.
+// once all are gone and relayed; new spawns and restarts are refused from
+// now on.
 func (s *Supervisor) StopAll(ctx context.Context) {
 	s.mu.Lock()
 	s.closed = true
@@ -196,45 +288,19 @@ func (s *Supervisor) StopAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Go(func() {
-			p.terminate(s.cfg.StopGrace, s.log)
-			select {
-			case <-p.gone:
-			case <-ctx.Done():
+			for p != nil {
+				p.terminate(s.cfg.StopGrace, s.log)
+				select {
+				case <-p.gone:
+				case <-ctx.Done():
+					return
+				}
+				p = s.afterStop(p.record().ID, p)
 			}
 		})
 	}
 	wg.Wait()
 	s.log.Info("all workers stopped")
-}
-
-// exited is called once per worker when its process is gone: it forgets
-// the worker, frees its port, saves the state and relays the removal.
-func (s *Supervisor) exited(p *proc, code int) {
-	w := p.record()
-	s.mu.Lock()
-	delete(s.workers, w.ID)
-	if s.ports[p.port] == w.ID {
-		delete(s.ports, p.port)
-	}
-	s.mu.Unlock()
-	s.save()
-	switch {
-	case p.stopRequested():
-		s.log.Info("worker stopped", "worker", w.ID, "pid", w.PID, "exit_code", code)
-		_ = os.Remove(p.logPath)
-	default:
-		s.log.Warn("worker exited", "worker", w.ID, "pid", w.PID, "state", w.State, "exit_code", code,
-			"log", p.logPath, "stderr_tail", tail(p.logPath, 10))
-	}
-	if s.cfg.Relay != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
-		defer cancel()
-		if err := s.cfg.Relay.Remove(ctx, w.ID); err != nil {
-			s.log.Warn("relay worker removal; the next heartbeat carries it", "worker", w.ID, "err", err)
-		}
-	}
-	p.exitCode = code
-	close(p.gone)
 }
 
 // newID returns a fresh worker id.

@@ -15,16 +15,21 @@ const (
 	WorkerIdle = "idle"
 	// WorkerBusy: ready, every slot taken.
 	WorkerBusy = "busy"
+	// WorkerUnhealthy: was ready, but its health check failed several times
+	// in a row (a wedged or overloaded process); it is never idle and gets
+	// no work until a check succeeds again.
+	WorkerUnhealthy = "unhealthy"
 	// WorkerStopping: asked to stop, not gone yet.
 	WorkerStopping = "stopping"
-	// WorkerFailed: exited on its own; the agent keeps it listed briefly
-	// with its exit code.
+	// WorkerFailed: exited on its own and not restarted (restart policy
+	// never, or its restart limit reached); the agent keeps it listed with
+	// its exit code until it is stopped.
 	WorkerFailed = "failed"
 )
 
 // WorkerStates returns every worker state, in lifecycle order.
 func WorkerStates() []string {
-	return []string{WorkerLoading, WorkerIdle, WorkerBusy, WorkerStopping, WorkerFailed}
+	return []string{WorkerLoading, WorkerIdle, WorkerBusy, WorkerUnhealthy, WorkerStopping, WorkerFailed}
 }
 
 // Worker is one inference worker as the queen's worker registry and the
@@ -49,6 +54,9 @@ type Worker struct {
 	StartedUnix       int64 `json:"started_unix"`
 	// ExitCode is set with state failed.
 	ExitCode *int `json:"exit_code,omitempty"`
+	// Restarts counts how often the agent started the worker again under
+	// the same id after it crashed or stayed unhealthy.
+	Restarts int `json:"restarts,omitempty"`
 }
 
 // Capability returns the device capability the worker runs on: "cpu" for
@@ -63,6 +71,37 @@ func CapabilityOf(backend string, device int) string {
 		return BackendCPU
 	}
 	return backend + ":" + strconv.Itoa(device)
+}
+
+// Restart policies of a backend (Backend.Restart).
+const (
+	// RestartOnFailure starts a worker that crashed or stayed unhealthy
+	// again, with backoff, up to the backend's restart limit; the default.
+	RestartOnFailure = "on-failure"
+	// RestartNever leaves such a worker failed (or unhealthy).
+	RestartNever = "never"
+)
+
+// DefaultMaxRestarts is how many restarts a backend allows in
+// RestartWindow when its max_restarts is 0.
+const DefaultMaxRestarts = 3
+
+// RestartPolicy returns the backend's restart policy, RestartOnFailure
+// when it has none.
+func (b Backend) RestartPolicy() string {
+	if b.Restart == "" {
+		return RestartOnFailure
+	}
+	return b.Restart
+}
+
+// RestartLimit returns how many restarts the backend allows within the
+// restart window: MaxRestarts, or DefaultMaxRestarts when it is 0.
+func (b Backend) RestartLimit() int {
+	if b.MaxRestarts == 0 {
+		return DefaultMaxRestarts
+	}
+	return b.MaxRestarts
 }
 
 // Backend names with a meaning of their own.
