@@ -9,7 +9,7 @@ import (
 
 // hiveStartCmd is `queen hive start`.
 type hiveStartCmd struct {
-	Node string `required:"" placeholder:"NAME" help:"Name of the node whose agent to start."`
+	Node string `aliases:"name" required:"" placeholder:"NAME" help:"Name of the node whose agent to start."`
 }
 
 // Run streams the queen's start of the node's agent.

@@ -11,7 +11,7 @@ import (
 
 // hiveStatusCmd is `queen hive status`.
 type hiveStatusCmd struct {
-	Node string `required:"" placeholder:"NAME" help:"Name of the node whose agent to show."`
+	Node string `aliases:"name" required:"" placeholder:"NAME" help:"Name of the node whose agent to show."`
 }
 
 // errAgentUnhealthy is wrapped by the error of `queen hive status` for an

@@ -9,7 +9,7 @@ import (
 
 // hiveStopCmd is `queen hive stop`.
 type hiveStopCmd struct {
-	Node string `required:"" placeholder:"NAME" help:"Name of the node whose agent to stop."`
+	Node string `aliases:"name" required:"" placeholder:"NAME" help:"Name of the node whose agent to stop."`
 }
 
 // Run streams the queen's stop of the node's agent.

@@ -49,3 +49,30 @@ func TestNegativeValueIsNotTakenForAFlag(t *testing.T) {
 		t.Errorf("stderr:\n%s\nwant the rule --device breaks", out)
 	}
 }
+
+// TestNodeFlagSpellings: --name and --node name a node in every command.
+func TestNodeFlagSpellings(t *testing.T) {
+	tests := []struct {
+		args []string
+		got  func(c *cli) string
+	}{
+		{[]string{"setup", "remove-node", "--node", "gpu-1"}, func(c *cli) string { return c.Setup.RemoveNode.Name }},
+		{[]string{"setup", "update-node", "--node", "gpu-1", "--ssh-port", "2222"}, func(c *cli) string { return c.Setup.UpdateNode.Name }},
+		{[]string{"hive", "stop", "--name", "gpu-1"}, func(c *cli) string { return c.Hive.Stop.Node }},
+		{[]string{"setup", "preflight", "--name", "gpu-1"}, func(c *cli) string { return c.Setup.Preflight.Node }},
+		{[]string{"workers", "spawn", "--name", "gpu-1", "--model", "m"}, func(c *cli) string { return c.Workers.Spawn.Node }},
+		{[]string{"setup", "install", "--name", "gpu-1"}, func(c *cli) string { return strings.Join(c.Setup.Install.Node, ",") }},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var c cli
+			parser, err := newParser(&c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := parser.Parse(tt.args); err != nil || tt.got(&c) != "gpu-1" {
+				t.Errorf("parse: %v, node %q; want gpu-1", err, tt.got(&c))
+			}
+		})
+	}
+}

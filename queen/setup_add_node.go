@@ -16,7 +16,7 @@ import (
 
 // addNodeCmd is `queen setup add-node`.
 type addNodeCmd struct {
-	Name               string        `required:"" placeholder:"NAME" help:"Name of the new node (DNS-safe, e.g. gpu-1)."`
+	Name               string        `aliases:"node" required:"" placeholder:"NAME" help:"Name of the new node (DNS-safe, e.g. gpu-1)."`
 	SSHHost            string        `name:"ssh-host" required:"" placeholder:"HOST" help:"Hostname, IP address or ~/.ssh/config alias of the node."`
 	SSHPort            int           `name:"ssh-port" placeholder:"22" help:"SSH port of the node (default: the Port of a ~/.ssh/config alias, else 22)."`
 	SSHUser            string        `name:"ssh-user" placeholder:"USER" help:"SSH login name (default: ~/.ssh/config, else your user)."`

@@ -17,7 +17,7 @@ var errInstallFailed = errors.New("install failed")
 
 // installCmd is `queen setup install`.
 type installCmd struct {
-	Node     []string `placeholder:"NAME" help:"Node to install the agent on; repeat for several nodes."`
+	Node     []string `aliases:"name" placeholder:"NAME" help:"Node to install the agent on; repeat for several nodes."`
 	All      bool     `help:"Install on every registered node."`
 	Method   string   `enum:"build,upload,auto" default:"auto" help:"How the agent binary is made: build on the node, upload a prebuilt one, or auto (build where the node has Go)."`
 	Parallel int      `default:"16" help:"How many nodes install at once."`

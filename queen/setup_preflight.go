@@ -12,7 +12,7 @@ var errPreflightFailed = errors.New("preflight failed")
 
 // preflightCmd is `queen setup preflight`.
 type preflightCmd struct {
-	Node string `required:"" placeholder:"NAME" help:"Name of the node to check."`
+	Node string `aliases:"name" required:"" placeholder:"NAME" help:"Name of the node to check."`
 }
 
 // Run streams the queen's check of the node and prints its report; it fails

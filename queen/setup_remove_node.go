@@ -9,7 +9,7 @@ import (
 
 // removeNodeCmd is `queen setup remove-node`.
 type removeNodeCmd struct {
-	Name      string `required:"" placeholder:"NAME" help:"Name of the node to drop from the registry."`
+	Name      string `aliases:"node" required:"" placeholder:"NAME" help:"Name of the node to drop from the registry."`
 	Uninstall bool   `help:"First stop the agent and remove what install made on the node (checkout included)."`
 	Force     bool   `help:"Forget the node even though its agent still runs; the agent and its workers keep running on the node."`
 }

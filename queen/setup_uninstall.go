@@ -8,7 +8,7 @@ import (
 
 // uninstallCmd is `queen setup uninstall`.
 type uninstallCmd struct {
-	Node       string `required:"" placeholder:"NAME" help:"Name of the node to uninstall the agent from."`
+	Node       string `aliases:"name" required:"" placeholder:"NAME" help:"Name of the node to uninstall the agent from."`
 	KeepSource bool   `name:"keep-source" help:"Keep the git checkout on the node; everything else install made goes."`
 }
 

@@ -10,7 +10,7 @@ import (
 // updateNodeCmd is `queen setup update-node`. Only the flags given are sent;
 // the pointer fields are nil for the others.
 type updateNodeCmd struct {
-	Name               string         `required:"" placeholder:"NAME" help:"Name of the node to change."`
+	Name               string         `aliases:"node" required:"" placeholder:"NAME" help:"Name of the node to change."`
 	SSHHost            *string        `name:"ssh-host" placeholder:"HOST" help:"New hostname, IP address or ~/.ssh/config alias."`
 	SSHPort            *int           `name:"ssh-port" placeholder:"PORT" help:"New SSH port."`
 	SSHUser            *string        `name:"ssh-user" placeholder:"USER" help:"New SSH login name (\"\" hands the choice to ssh)."`

@@ -9,7 +9,7 @@ import (
 
 // workersListCmd is `queen workers list`.
 type workersListCmd struct {
-	Node       string `placeholder:"NAME" help:"Only the workers of this node."`
+	Node       string `aliases:"name" placeholder:"NAME" help:"Only the workers of this node."`
 	Model      string `placeholder:"REF" help:"Only the workers of this model reference."`
 	Capability string `placeholder:"CAP" help:"Only the workers on this device: cpu or <backend>:<device>, e.g. cuda:0."`
 	State      string `placeholder:"STATE" help:"Only the workers in this state: loading, idle, busy, stopping or failed."`

@@ -12,7 +12,7 @@ import (
 
 // workersSpawnCmd is `queen workers spawn`.
 type workersSpawnCmd struct {
-	Node         string        `required:"" placeholder:"NAME" help:"Node to start the worker on."`
+	Node         string        `aliases:"name" required:"" placeholder:"NAME" help:"Node to start the worker on."`
 	Model        string        `required:"" placeholder:"REF" help:"Model reference, e.g. hf:TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF or /models/tiny.gguf."`
 	Backend      string        `default:"cpu" help:"Backend to run the model on, e.g. cpu or cuda."`
 	Device       *int          `placeholder:"N" help:"Device index of the backend, e.g. 1 for cuda:1 (default: the agent picks; for cuda the GPU with the most free memory)."`
