@@ -14,7 +14,7 @@ import (
 	"github.com/rbee-fleet/rbee/shared/version"
 )
 
-// Exit codes (DESIGN §2).
+// Exit codes (README: Using the queen).
 const (
 	exitFailure = 1
 	exitUsage   = 2

@@ -26,7 +26,7 @@ type RetryPolicy struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// DefaultRetryPolicy returns the policy of DESIGN §4: 3 attempts, 200ms then
+// DefaultRetryPolicy returns the connect policy: 3 attempts, 200ms then
 // 400ms between them, ±20% jitter.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{}.withDefaults()

@@ -4,8 +4,10 @@
 # `queen setup add-node`, preflights one, installs the hive agent on all of
 # them (git clone + go build on each host), shows their status, spawns one
 # reference worker per node, lists the workers, sends one completion to a
-# worker through its URL, stops one worker, then stops everything it
-# started (also on Ctrl-C). Every command it runs is printed first.
+# worker through its URL, stops one worker, stops and starts one agent
+# (stopped, then online), uninstalls one node next to a file of the user's
+# (which stays), then stops everything it started (also on Ctrl-C). Every
+# command it runs is printed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,6 +78,21 @@ run curl -sS --max-time 10 -H 'Content-Type: application/json' \
 echo
 run ./bin/queen workers stop --id "$worker_id"
 run ./bin/queen workers list
+
+# Statuses follow what is observed: stop shows stopped at once, start
+# shows online when the agent's first heartbeat arrives.
+run ./bin/queen hive stop --node host-3
+run ./bin/queen setup list-nodes
+run ./bin/queen hive start --node host-3
+run ./bin/queen setup list-nodes
+
+# Uninstall removes only what install recorded that it created: a file of
+# the user's in the install path stays.
+install_dir=$(sed -n 's/^queen setup add-node --name host-2 .*--install-path \([^ ]*\).*/\1/p' "$state/up.txt")
+say echo "my notes" ">" "$install_dir/notes.txt"
+echo "my notes" > "$install_dir/notes.txt"
+run ./bin/queen setup uninstall --node host-2
+run ls -A "$install_dir"
 echo
 echo "demo: done; stopping everything it started"
 

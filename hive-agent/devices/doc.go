@@ -1,4 +1,4 @@
-// Package devices finds what a node can run workers on (DESIGN §6): the CPU,
+// Package devices finds what a node can run workers on (README: Workers): the CPU,
 // always, and NVIDIA GPUs as nvidia-smi lists them. Each device becomes a
 // capability string, "cpu" or "cuda:<index>", that spawn requests and the
 // queen's worker filters name.

@@ -1,5 +1,5 @@
 // Command rbee-worker is the reference inference worker of an rbee fleet. It
-// follows the worker contract of DESIGN §6 exactly, but serves no model: its
+// follows the worker contract (README: Workers) exactly, but serves no model: its
 // completions are deterministic words made from the prompt and the worker id.
 // The hive agent's tests and the demo fleet run it where a real backend such
 // as llama.cpp's llama-server would run.

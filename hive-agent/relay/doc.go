@@ -1,4 +1,4 @@
-// Package relay carries the agent's state to the queen (DESIGN §6): the
+// Package relay carries the agent's state to the queen (README: Workers): the
 // heartbeat lease of STYLE §7.17, where the queen owns the TTL and answers
 // each beat with the interval to the next and the agent jitters, and worker
 // register, update and remove events over the same client.

@@ -1,4 +1,4 @@
-// Package server is the hive agent's HTTP API (DESIGN §3): health for
+// Package server is the hive agent's HTTP API (README: HTTP API): health for
 // anyone; metrics, devices, spawn, list and stop for the queen (with the
 // token whose SHA-256 the agent config holds); the ready callback for
 // workers (with their own token).
@@ -177,7 +177,7 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, api.ErrorDetail{
 		Code:    api.CodeNotFound,
 		Message: "no route " + r.Method + " " + path + " on the hive agent",
-		Hint:    "see DESIGN §3 for the agent's routes",
+		Hint:    "see the HTTP API section of the README for the agent's routes",
 	})
 }
 

@@ -1,4 +1,4 @@
-// Package supervisor runs the hive agent's workers (DESIGN §6): it checks a
+// Package supervisor runs the hive agent's workers (README: Workers): it checks a
 // spawn against the configured backends and the detected devices, gives the
 // worker a free port, starts it from its backend's command template in its
 // own process group with a per-worker callback token, waits until it is

@@ -1,4 +1,4 @@
-// Package client is the Go client of the queen's HTTP API (DESIGN §3), used
+// Package client is the Go client of the queen's HTTP API (README: HTTP API), used
 // by the queen command-line client and by tests.
 //
 // Every method maps the queen's answers to Go values and typed errors: a JSON

@@ -1,5 +1,5 @@
 // Package install puts the hive agent on a node over one SSH connection, as
-// an ordered list of titled, idempotent phases (DESIGN §5):
+// an ordered list of titled, idempotent phases (README: What install creates):
 //
 //	connect → probe → fetch source → build | upload → write config →
 //	start agent → wait for heartbeat → record

@@ -40,7 +40,7 @@ type Installer struct {
 	QueenURL string
 	// AgentBinary is the prebuilt linux hive-agent that upload sends.
 	AgentBinary string
-	// Retry is the SSH connect policy; the zero value is DESIGN §4's.
+	// Retry is the SSH connect policy; the zero value is the README's (3 attempts, 200 then 400 ms apart).
 	Retry provision.RetryPolicy
 	// Dial are the SSH dial options (logger, handshake counter, keepalive).
 	Dial provision.DialOptions

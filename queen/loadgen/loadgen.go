@@ -1,7 +1,7 @@
 // Package loadgen drives a queen with heartbeats of simulated hives, the
 // way a fleet of hive agents would, and measures what it takes: requests,
 // errors, rate and latency. Benchmarks use it to size the queen's
-// heartbeat path (DESIGN §3, §6).
+// heartbeat path (see the README).
 //
 // Every hive's body is encoded once, before the clock starts, so the
 // generator spends its time on HTTP, not on JSON.

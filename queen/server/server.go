@@ -1,4 +1,4 @@
-// Package server is the queen daemon's HTTP API (DESIGN §3): the hive
+// Package server is the queen daemon's HTTP API (README: HTTP API): the hive
 // registry routes, with the SSH validation of add-node and update-node and
 // the preflight check, behind a bearer token.
 package server
@@ -25,7 +25,7 @@ type Config struct {
 	Registry *hiveregistry.Registry // required
 	Token    string                 // admin bearer token, required; SetAdminToken replaces it
 	Logger   *slog.Logger           // nil means slog.Default()
-	// Retry is the SSH connect retry policy; the zero value is DESIGN §4's.
+	// Retry is the SSH connect retry policy; the zero value is the README's (3 attempts, 200 then 400 ms apart).
 	Retry provision.RetryPolicy
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -112,7 +112,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/workers/{id}/stop", s.auth(http.HandlerFunc(s.stopWorker)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound,
-			Message: "no route " + r.Method + " " + r.URL.Path, Hint: "see DESIGN §3 for the API"})
+			Message: "no route " + r.Method + " " + r.URL.Path, Hint: "see the HTTP API section of the README for the routes"})
 	})
 	return mux
 }

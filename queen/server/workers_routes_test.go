@@ -25,7 +25,7 @@ import (
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
-// The worker routes of DESIGN §3 and the relay of §6, over real HTTP
+// The worker routes and the relay (README: HTTP API, Workers), over real HTTP
 // against an in-process queen. Nodes are put into the registry directly
 // and given hive and agent tokens the way install does, so no SSH is
 // involved; where the queen calls an agent, an httptest server stands in

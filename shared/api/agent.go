@@ -26,7 +26,7 @@ type AgentConfig struct {
 	// WorkerPortMin and WorkerPortMax bound the ports given to workers.
 	WorkerPortMin int `json:"worker_port_min"`
 	WorkerPortMax int `json:"worker_port_max"`
-	// Backends are the worker command templates (DESIGN §6); may be empty
+	// Backends are the worker command templates (README: Workers); may be empty
 	// until workers exist.
 	Backends []Backend `json:"backends,omitempty"`
 	// WorkerHost is the host part of the worker URLs the agent reports, as
@@ -60,7 +60,7 @@ func (b Backend) Kind() string {
 	}
 }
 
-// Backend is a worker command template (DESIGN §6).
+// Backend is a worker command template (README: Workers).
 type Backend struct {
 	// Name is the backend's name, e.g. "cpu", "cuda".
 	Name string `json:"name"`
@@ -86,7 +86,7 @@ type Backend struct {
 	MaxRestarts int `json:"max_restarts,omitempty"`
 }
 
-// Placeholders of backend command and health URL templates (DESIGN §6).
+// Placeholders of backend command and health URL templates (README: Workers).
 var Placeholders = []string{"{worker_id}", "{model_ref}", "{backend}", "{device}", "{port}", "{callback_url}"}
 
 // HeartbeatRequest is the body of POST /v1/hives/{name}/heartbeat, sent by

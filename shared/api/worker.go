@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Worker states (DESIGN §1).
+// Worker states (README: Workers).
 const (
 	// WorkerLoading: spawned, not ready yet.
 	WorkerLoading = "loading"
@@ -57,6 +57,12 @@ type Worker struct {
 	// Restarts counts how often the agent started the worker again under
 	// the same id after it crashed or stayed unhealthy.
 	Restarts int `json:"restarts,omitempty"`
+	// Killed is set only in the answer to a stop: the worker ignored
+	// SIGTERM and was killed with SIGKILL after the grace.
+	Killed bool `json:"killed,omitempty"`
+	// StopMS is set only in the answer to a stop: how long the worker took
+	// to be gone, in milliseconds.
+	StopMS int64 `json:"stop_ms,omitempty"`
 }
 
 // Capability returns the device capability the worker runs on: "cpu" for
@@ -254,7 +260,7 @@ func (r SpawnWorkerRequest) Validate(requireNode bool) error {
 }
 
 // ReadyCallback is the body a worker POSTs to its callback URL when it is
-// ready (DESIGN §6), with its token in Authorization: Bearer.
+// ready (README: Workers), with its token in Authorization: Bearer.
 type ReadyCallback struct {
 	ID         string `json:"worker_id"`
 	URL        string `json:"url"`
@@ -281,7 +287,7 @@ const (
 
 const (
 	ruleWorkerID   = "must be 1–64 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit"
-	ruleModelRef   = "must be 1–256 printable characters without spaces, e.g. hf:TheBloke/TinyLlama-GGUF or /models/tiny.gguf"
+	ruleModelRef   = "must be 1–256 printable characters without spaces, not starting with '-', e.g. hf:TheBloke/TinyLlama-GGUF or /models/tiny.gguf"
 	ruleBackend    = "must be 1–32 lowercase letters, digits, '-' or '_', starting with a letter, e.g. cpu or cuda"
 	ruleCapability = "must be cpu or <backend>:<device>, e.g. cuda:0"
 	ruleSlots      = "must be 0–4096"
@@ -305,7 +311,8 @@ func ValidateWorkerID(id string) error {
 func ValidateModelRef(ref string) error { return validateModelRef("model_ref", ref) }
 
 func validateModelRef(field, ref string) error {
-	if ref == "" || len(ref) > maxModelRefLen || hasControl(ref) || strings.ContainsFunc(ref, isSpace) {
+	// A leading '-' would reach the worker's command line as an option.
+	if ref == "" || ref[0] == '-' || len(ref) > maxModelRefLen || hasControl(ref) || strings.ContainsFunc(ref, isSpace) {
 		return fieldErr(field, ref, ruleModelRef)
 	}
 	return nil

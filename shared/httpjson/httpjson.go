@@ -1,5 +1,5 @@
 // Package httpjson is the JSON side of the HTTP servers of queen and hive
-// agent (DESIGN §3): bodies of at most 1 MiB decoded strictly, answers
+// agent (README: HTTP API): bodies of at most 1 MiB decoded strictly, answers
 // written as JSON, errors as api.ErrorBody, and decode errors described
 // without echoing the payload.
 package httpjson
@@ -49,7 +49,7 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	WriteError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidJSON,
 		Message: "request body is not the JSON this route expects: " + Problem(err),
-		Hint:    "send a JSON object with the fields of DESIGN §3"})
+		Hint:    "send a JSON object with the fields the route takes (see the HTTP API section of the README)"})
 	return false
 }
 
