@@ -36,7 +36,7 @@ const (
 )
 
 func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(httpserver.LogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	// From here on SIGHUP reloads the admin token instead of ending the
 	// queen.
 	hup := make(chan os.Signal, 1)
@@ -70,7 +70,7 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 	})
 	go queenAPI.Run(ctx)
 	go reloadOnHangup(ctx, log, hup, filepath.Join(g.DataDir, tokenFile), queenAPI)
-	srv := httpserver.New(queenAPI.Handler(), httpserver.Limits{})
+	srv := httpserver.New(queenAPI.Handler(), httpserver.Limits{Logger: log})
 	log.Info("queen serving", "version", version.String(), "listen", ln.Addr().String(), "data_dir", g.DataDir)
 	fmt.Fprintf(os.Stderr, "queen listening on http://%s (data dir %s)\n", ln.Addr(), g.DataDir)
 	errc := make(chan error, 1)

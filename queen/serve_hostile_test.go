@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -102,4 +103,41 @@ func statusWith(t *testing.T, d *daemon, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestRefusedRequestIsLoggedWithItsID: a wrong token at a real `queen
+// serve` gets an answer whose body and header carry the same request id,
+// and the queen logs the refusal with that id and a fingerprint of the
+// token, never the token.
+func TestRefusedRequestIsLoggedWithItsID(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	const wrong = "not-the-admin-token-4242"
+	req, _ := http.NewRequest("GET", d.url+"/v1/hives", nil)
+	req.Header.Set("Authorization", "Bearer "+wrong)
+	req.Header.Set("X-Request-ID", "probe-7")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error struct {
+			RequestID string `json:"request_id"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 401 ||
+		resp.Header.Get("X-Request-ID") != "probe-7" || body.Error.RequestID != "probe-7" {
+		t.Fatalf("status %d, header %q, body id %q (%v): want 401 carrying probe-7",
+			resp.StatusCode, resp.Header.Get("X-Request-ID"), body.Error.RequestID, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err = fleet.Await(ctx, "the refusal in the queen log", func() (bool, string, error) {
+		log, _ := os.ReadFile(d.logPath)
+		return strings.Contains(string(log), "refused request") && strings.Contains(string(log), "request_id=probe-7"), "", nil
+	})
+	log, _ := os.ReadFile(d.logPath)
+	if err != nil || strings.Contains(string(log), wrong) || !strings.Contains(string(log), "token=sha256:") {
+		t.Errorf("queen log (%v):\n%s\nwant the refusal with its id and a token fingerprint, not the token", err, log)
+	}
 }

@@ -50,6 +50,9 @@ type ErrorDetail struct {
 	Message string `json:"message"`
 	// Hint is the next step: the command to run or the flag to change.
 	Hint string `json:"hint,omitempty"`
+	// RequestID is the X-Request-ID of the request that failed, the same
+	// as in the daemon's log lines about it.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Error codes of the worker routes.
@@ -95,4 +98,26 @@ const (
 	// CodeUnsafePath refuses an install path or a remote delete that could
 	// touch what rbee did not create (HTTP 400 or 409).
 	CodeUnsafePath = "UNSAFE_PATH"
+	// CodeBackendNotInstalled is a spawn whose backend command is missing
+	// on the node, e.g. <install path>/bin/rbee-worker (HTTP 503); the hint
+	// names the install to re-run.
+	CodeBackendNotInstalled = "BACKEND_NOT_INSTALLED"
+)
+
+// Error codes of issue 10: a step that failed after SSH worked, an agent
+// that answered garbage, a registry locked by another writer.
+const (
+	// CodeHiveOpFailed is a step of `queen hive start|stop` or `queen setup
+	// uninstall` that failed on a node SSH reached (HTTP 502, or the last
+	// event of the stream); the message is the step's error and the hint
+	// its next step. Failures to connect keep their SSH_* codes.
+	CodeHiveOpFailed = "HIVE_OP_FAILED"
+	// CodeAgentBadResponse is an agent the queen reached that answered
+	// something the API does not allow: not JSON, the wrong shape, a
+	// worker record that fails validation (HTTP 502).
+	CodeAgentBadResponse = "AGENT_BAD_RESPONSE"
+	// CodeRegistryBusy is a hive registry write that waited out the busy
+	// timeout for another writer's lock (HTTP 503, Retry-After: 1); the
+	// request changed nothing and may be sent again.
+	CodeRegistryBusy = "REGISTRY_BUSY"
 )

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/shared/httpserver"
 )
 
 // MaxBody is the request body limit of every route.
@@ -26,6 +27,9 @@ func Write(w http.ResponseWriter, status int, v any) {
 
 // WriteError answers status with the error body of d.
 func WriteError(w http.ResponseWriter, status int, d api.ErrorDetail) {
+	if d.RequestID == "" {
+		d.RequestID = w.Header().Get(httpserver.RequestIDHeader)
+	}
 	Write(w, status, api.ErrorBody{Error: d})
 }
 

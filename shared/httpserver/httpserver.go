@@ -6,11 +6,19 @@
 // as soon as they are accepted), so idle or slow clients from one address
 // cannot use up the daemon's file descriptors and delay everyone else.
 //
+// Every request gets an id (the client's X-Request-ID when well formed,
+// else a new one): it is on the answer's header, in the request's context
+// ([RequestID]; [LogHandler] adds it to log lines logged with that
+// context), and error writers put it in the error body. Refused requests
+// (401, 403) are logged, rate-limited, with a fingerprint of the token
+// they presented, never the token.
+//
 // There is no write timeout: install and spawn answer with event streams
 // that last minutes. The entry point is [New].
 package httpserver
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -32,6 +40,8 @@ type Limits struct {
 	// MaxConnsPerIP caps the open connections of one remote IP address
 	// (default 128); connections over it are closed at once.
 	MaxConnsPerIP int
+	// Logger receives the refused-request lines; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Defaults of [Limits].
@@ -70,6 +80,10 @@ type Server struct {
 // defaults).
 func New(handler http.Handler, limits Limits) *Server {
 	l := limits.withDefaults()
+	if l.Logger == nil {
+		l.Logger = slog.Default()
+	}
+	handler = withRequestID(newRefusalLog(l.Logger).wrap(handler))
 	return &Server{limits: l, Server: &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
