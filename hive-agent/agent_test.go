@@ -306,6 +306,9 @@ type agent struct {
 	exited         chan struct{}
 	listen, token  string
 	pidPath        string
+	// configPath and config are the agent's config file and what it holds.
+	configPath string
+	config     map[string]any
 }
 
 // startAgent starts `hive-agent serve` against queenURL with a fresh token
@@ -320,15 +323,23 @@ func startAgent(t *testing.T, queenURL, logLevel string) *agent {
 // startAgentWith is startAgent with extra config fields.
 func startAgentWith(t *testing.T, queenURL, logLevel string, extra map[string]any) *agent {
 	t.Helper()
+	return startAgentIn(t, filepath.Join(t.TempDir(), "rbee install"), queenURL, logLevel, extra)
+}
+
+// startAgentIn is startAgentWith with the install path dir, which holds
+// the config.
+func startAgentIn(t *testing.T, dir, queenURL, logLevel string, extra map[string]any) *agent {
+	t.Helper()
 	a := &agent{
 		stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{}),
 		listen: freeAddr(t), token: newToken(t),
 	}
-	path := filepath.Join(t.TempDir(), "rbee install", "hive-agent.json")
+	path := filepath.Join(dir, "hive-agent.json")
 	a.pidPath = filepath.Join(filepath.Dir(path), "run", "hive-agent.pid")
 	cfg := map[string]any{"node_name": "gpu-1", "queen_url": queenURL, "hive_token": a.token, "listen": a.listen}
 	maps.Copy(cfg, extra)
 	writeConfig(t, path, cfg, 0o600)
+	a.configPath, a.config = path, cfg
 	args := []string{"serve", "--config", path}
 	if logLevel != "" {
 		args = append(args, "--log-level", logLevel)

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rbee-fleet/rbee/hive-agent/agentconfig"
@@ -33,7 +35,14 @@ type serveCmd struct {
 
 // Run loads the config, takes the listen address, writes the pid file and
 // serves until ctx ends; then it shuts down and removes the pid file.
+// SIGHUP meanwhile re-reads the config's tokens (hive_token,
+// queen_token_sha256) and puts them in force; workers keep running.
 func (s *serveCmd) Run(ctx context.Context) error {
+	// From here on SIGHUP reloads the config's tokens instead of ending
+	// the agent.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := agentconfig.Load(s.Config)
 	if err != nil {
 		return err
@@ -57,13 +66,14 @@ func (s *serveCmd) Run(ctx context.Context) error {
 			log.Warn("pid file left behind; remove it by hand", "path", pidPath, "err", err)
 		}
 	}()
-	return serve(ctx, log, cfg, s.Config, ln)
+	return serve(ctx, log, cfg, s.Config, ln, hup)
 }
 
 // serve runs the HTTP API on ln, the workers and the heartbeat until ctx
-// ends or the server fails; then it stops the workers (deregistering
-// them), the heartbeat and the server.
-func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPath string, ln net.Listener) error {
+// ends or the server fails, and reloads the config's tokens on every
+// signal from hup; then it stops the workers (deregistering them), the
+// heartbeat and the server.
+func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPath string, ln net.Listener, hup <-chan os.Signal) error {
 	detect := func(ctx context.Context) api.Devices { return devices.Detect(ctx, log) }
 	devs := detect(ctx)
 	log.Info("devices detected", "capabilities", strings.Join(devs.Capabilities, ","), "cpu_cores", devs.CPU.Cores)
@@ -95,6 +105,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 		CallbackURL: callbackURL(ln.Addr()),
 		StateFile:   filepath.Join(dir, "run", "workers.json"),
 		LogDir:      filepath.Join(dir, "logs", "workers"),
+		InstallPath: dir,
 		Devices:     detect,
 		Relay:       rl,
 		Log:         log,
@@ -109,18 +120,16 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 	} else if adopted+ended > 0 {
 		log.Info("dealt with the workers of the previous agent", "adopted", adopted, "ended", ended)
 	}
-	srv := &http.Server{
-		Handler: server.Handler(server.Config{
-			Workers: sup, Devices: detect, QueenTokenSHA256: cfg.QueenTokenSHA256,
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	routes := server.New(server.Config{Workers: sup, Devices: detect, QueenTokenSHA256: cfg.QueenTokenSHA256})
+	srv := &http.Server{Handler: routes, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
 	beatCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { rl.Run(beatCtx) })
+	reload := &tokenReload{path: configPath, log: log, relay: rl, api: routes, cur: cfg}
+	wg.Go(func() { reload.run(beatCtx, hup) })
 	log.Info("hive-agent serving", "version", version.String(), "listen", ln.Addr().String(), "pid", os.Getpid())
 
 	var result error

@@ -62,3 +62,13 @@ func formatAge(d time.Duration) string {
 	}
 	return fmt.Sprintf("%dd", int64(d/(24*time.Hour)))
 }
+
+// stopResult is the line `workers stop` prints for the stopped worker w:
+// stopped, or killed after the grace when it ignored SIGTERM.
+func stopResult(w api.Worker) string {
+	id, where := clean(w.ID), fmt.Sprintf("(%s on %s)", clean(w.ModelRef), clean(w.Node))
+	if w.Killed {
+		return fmt.Sprintf("⚠️ worker %s %s killed after %.1f s (it ignored SIGTERM)", id, where, float64(w.StopMS)/1000)
+	}
+	return fmt.Sprintf("✅ worker %s stopped %s", id, where)
+}

@@ -36,7 +36,7 @@ func (c *workersStopCmd) Run(ctx context.Context, s *session) error {
 	if s.g.JSON {
 		return writeJSON(s.stdout, w)
 	}
-	s.say("✅ worker %s stopped (%s on %s)", clean(w.ID), clean(w.ModelRef), clean(w.Node))
+	s.say("%s", stopResult(w))
 	return nil
 }
 

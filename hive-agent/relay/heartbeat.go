@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -49,7 +50,7 @@ type Relay struct {
 	client   *retryablehttp.Client
 	base     string
 	url      string
-	token    string
+	token    atomic.Pointer[string] // replaced by SetToken
 	beat     api.HeartbeatRequest
 	snapshot func() []api.Worker
 	node     string
@@ -64,17 +65,22 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		return nil, fmt.Errorf("encode heartbeat: %w", err)
 	}
 	base := strings.TrimRight(cfg.QueenURL, "/")
-	return &Relay{
+	h := &Relay{
 		client:   newClient(log),
 		base:     base,
 		url:      base + "/v1/hives/" + url.PathEscape(cfg.NodeName) + "/heartbeat",
-		token:    cfg.Token,
 		beat:     cfg.Beat,
 		snapshot: cfg.Snapshot,
 		node:     cfg.NodeName,
 		log:      log,
-	}, nil
+	}
+	h.SetToken(cfg.Token)
+	return h, nil
 }
+
+// SetToken makes token the hive token of the requests that start from now
+// on; one in flight keeps the token it was sent with.
+func (h *Relay) SetToken(token string) { h.token.Store(&token) }
 
 // Run beats at once, then after each answer waits the interval the queen
 // asked for (DefaultInterval until it answers), until ctx is done. Failures
@@ -146,7 +152,7 @@ func (h *Relay) do(ctx context.Context, method, u string, body, ans any) error {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Authorization", "Bearer "+h.token)
+	req.Header.Set("Authorization", "Bearer "+*h.token.Load())
 	req.Header.Set("User-Agent", "hive-agent/"+version.String())
 	resp, err := h.client.Do(req)
 	if err != nil {

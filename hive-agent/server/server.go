@@ -1,7 +1,10 @@
 // Package server is the hive agent's HTTP API (README: HTTP API): health for
 // anyone; metrics, devices, spawn, list and stop for the queen (with the
-// token whose SHA-256 the agent config holds); the ready callback for
-// workers (with their own token).
+// token whose SHA-256 the agent config holds, replaceable while serving
+// with [API.SetQueenTokenSHA256]); the ready callback for workers (with
+// their own token, checked before anything else about the callback, so
+// that a caller without it learns nothing, not even whether a worker id
+// exists).
 package server
 
 import (
@@ -43,29 +46,44 @@ type Config struct {
 	QueenTokenSHA256 string
 }
 
-type handler struct {
-	cfg     Config
-	spawns  atomic.Int64
-	refused atomic.Int64
+// API is the agent's routes. The queen token it accepts can be replaced
+// while it serves (the agent does so on SIGHUP).
+type API struct {
+	mux      *http.ServeMux
+	queenSum atomic.Pointer[string]
+	cfg      Config
+	spawns   atomic.Int64
+	refused  atomic.Int64
 }
 
-// Handler returns the agent's routes.
-func Handler(cfg Config) http.Handler {
-	h := &handler{cfg: cfg}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/health", health)
-	mux.HandleFunc("/", notFound)
+// New returns the agent's routes for cfg.
+func New(cfg Config) *API {
+	h := &API{cfg: cfg, mux: http.NewServeMux()}
+	h.SetQueenTokenSHA256(cfg.QueenTokenSHA256)
+	h.mux.HandleFunc("GET /v1/health", health)
+	h.mux.HandleFunc("/", notFound)
 	if cfg.Workers == nil {
-		return mux
+		return h
 	}
-	mux.Handle("GET /metrics", h.queen(h.metrics))
-	mux.Handle("GET /v1/devices", h.queen(h.devices))
-	mux.Handle("POST /v1/workers/spawn", h.queen(h.spawn))
-	mux.Handle("GET /v1/workers/list", h.queen(h.list))
-	mux.Handle("POST /v1/workers/{id}/stop", h.queen(h.stop))
-	mux.HandleFunc("POST /v1/workers/ready", h.ready)
-	return mux
+	h.mux.Handle("GET /metrics", h.queen(h.metrics))
+	h.mux.Handle("GET /v1/devices", h.queen(h.devices))
+	h.mux.Handle("POST /v1/workers/spawn", h.queen(h.spawn))
+	h.mux.Handle("GET /v1/workers/list", h.queen(h.list))
+	h.mux.Handle("POST /v1/workers/{id}/stop", h.queen(h.stop))
+	h.mux.HandleFunc("POST /v1/workers/ready", h.ready)
+	return h
 }
+
+// Handler returns the agent's routes for cfg, with a queen token that
+// stays as cfg has it.
+func Handler(cfg Config) http.Handler { return New(cfg) }
+
+// ServeHTTP serves the routes.
+func (h *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// SetQueenTokenSHA256 makes sum (hex SHA-256) the queen token's hash from
+// the next request on; "" refuses every queen route.
+func (h *API) SetQueenTokenSHA256(sum string) { h.queenSum.Store(&sum) }
 
 // health answers without a token while the agent serves requests.
 func health(w http.ResponseWriter, _ *http.Request) {
@@ -77,12 +95,13 @@ func health(w http.ResponseWriter, _ *http.Request) {
 }
 
 // queen lets a request through only with the queen's token.
-func (h *handler) queen(next http.HandlerFunc) http.Handler {
+func (h *API) queen(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sum := sha256.Sum256([]byte(token))
-		if !ok || token == "" || h.cfg.QueenTokenSHA256 == "" ||
-			subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(h.cfg.QueenTokenSHA256)) != 1 {
+		want := *h.queenSum.Load()
+		if !ok || token == "" || want == "" ||
+			subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(want)) != 1 {
 			h.refused.Add(1)
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, http.StatusUnauthorized, api.ErrorDetail{Code: api.CodeUnauthorized,
@@ -94,11 +113,11 @@ func (h *handler) queen(next http.HandlerFunc) http.Handler {
 	})
 }
 
-func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
+func (h *API) devices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.cfg.Devices(r.Context()))
 }
 
-func (h *handler) spawn(w http.ResponseWriter, r *http.Request) {
+func (h *API) spawn(w http.ResponseWriter, r *http.Request) {
 	var req api.SpawnWorkerRequest
 	if !decode(w, r, &req) {
 		return
@@ -112,11 +131,11 @@ func (h *handler) spawn(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, wk)
 }
 
-func (h *handler) list(w http.ResponseWriter, _ *http.Request) {
+func (h *API) list(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, api.WorkerList{Workers: h.cfg.Workers.List()})
 }
 
-func (h *handler) stop(w http.ResponseWriter, r *http.Request) {
+func (h *API) stop(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := api.ValidateWorkerID(id); err != nil {
 		writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidField, Message: err.Error(),
@@ -131,16 +150,20 @@ func (h *handler) stop(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wk)
 }
 
-// ready takes a worker's ready callback; the supervisor checks its token.
-func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
+// ready takes a worker's ready callback. A request without a token is
+// refused before its body is read; the supervisor checks the token against
+// the worker's before it looks at anything else.
+func (h *API) ready(w http.ResponseWriter, r *http.Request) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	var cb api.ReadyCallback
-	if !decode(w, r, &cb) {
+	if token == "" {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeError(w, http.StatusUnauthorized, api.ErrorDetail{Code: api.CodeUnauthorized,
+			Message: "missing worker token for the ready callback",
+			Hint:    "a worker sends the token it got in " + api.WorkerTokenEnv + " as Authorization: Bearer"})
 		return
 	}
-	if err := api.ValidateWorkerID(cb.ID); err != nil {
-		writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidField, Message: err.Error(),
-			Hint: "send the --worker-id the agent started you with"})
+	var cb api.ReadyCallback
+	if !decode(w, r, &cb) {
 		return
 	}
 	if err := h.cfg.Workers.Ready(r.Context(), token, cb); err != nil {
@@ -150,7 +173,7 @@ func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"message": "worker " + cb.ID + " ready"})
 }
 
-func (h *handler) metrics(w http.ResponseWriter, _ *http.Request) {
+func (h *API) metrics(w http.ResponseWriter, _ *http.Request) {
 	counts := map[string]int{}
 	for _, wk := range h.cfg.Workers.List() {
 		counts[wk.State]++

@@ -7,6 +7,19 @@
 // so that an agent started again adopts the workers its previous run left
 // (or ends those it cannot account for): no orphan keeps a GPU.
 //
+// Placeholders of a command template are replaced in one pass: a value put
+// in (a model ref such as hf:x/{port}) is never expanded again. A backend
+// whose command is missing on the node is a 503 BACKEND_NOT_INSTALLED that
+// names the install to run; an unknown backend is a 422 that lists only the
+// backends that can run here (installed, and GPU ones only when nvidia-smi
+// finds a GPU). A ready callback is checked for the worker's own token
+// first (401 whatever the id), then against the spawn: a model_ref,
+// backend or device that differs, or no URL, is a 400 naming the field and
+// the worker stays loading.
+//
+// A stop answers how long it took (stop_ms) and whether the worker ignored
+// SIGTERM and was killed after the grace (killed).
+//
 // Once a worker is ready its health is checked every health interval (GET
 // of the backend's health_url, else of the worker's URL + /health, bounded
 // by the health timeout). The slots_total and slots_available of a JSON

@@ -39,7 +39,7 @@ func (s *Supervisor) forget(p *proc, code int) {
 	s.save()
 	switch {
 	case p.stopRequested():
-		s.log.Info("worker stopped", "worker", w.ID, "pid", w.PID, "exit_code", code)
+		s.log.Info("worker stopped", "worker", w.ID, "pid", w.PID, "exit_code", code, "killed_after_grace", p.wasKilledAfterGrace())
 		_ = os.Remove(p.logPath)
 	default:
 		s.log.Warn("worker exited", "worker", w.ID, "pid", w.PID, "state", w.State, "exit_code", code,

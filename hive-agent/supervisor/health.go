@@ -109,7 +109,7 @@ func (s *Supervisor) healthFailed(p *proc, n int, err error) {
 			s.relayUpdate(context.Background(), w)
 		}
 	case replaceAfter:
-		if b, berr := s.backend(w.Backend); berr == nil && b.RestartPolicy() == api.RestartOnFailure {
+		if b, ok := s.configured(w.Backend); ok && b.RestartPolicy() == api.RestartOnFailure {
 			p.kill(fmt.Sprintf("unhealthy, %d health checks in a row failed (last: %v)", n, err))
 		}
 	}

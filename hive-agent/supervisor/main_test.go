@@ -78,8 +78,10 @@ func testBackends(bin, goDir string) []api.Backend {
 		{Name: "polled", DeviceKind: api.BackendCPU, SlotsTotal: 3, HealthURL: "http://127.0.0.1:{port}/health",
 			Command: []string{bin, "--worker-id", "{worker_id}", "--model-ref", "{model_ref}",
 				"--backend", "{backend}", "--device", "{device}", "--port", "{port}"}},
-		// A command that cannot start.
+		// Commands that are not installed: one elsewhere, and the reference
+		// worker of the install path (the fixture's goDir).
 		{Name: "missing", DeviceKind: api.BackendCPU, Command: workerArgv("/nonexistent/rbee-worker")},
+		{Name: "uninstalled", DeviceKind: api.BackendCPU, Command: workerArgv(filepath.Join(goDir, "bin", "rbee-worker"))},
 		// Runs the worker (which binds its port) only once the file
 		// <goDir>/<worker id>.go exists: a test can take the port first, as
 		// another program could between the agent's check and the bind.
@@ -141,6 +143,7 @@ func newFixture(t *testing.T, opt options) *fixture {
 		CallbackURL: callback,
 		StateFile:   filepath.Join(dir, "run", "workers.json"),
 		LogDir:      filepath.Join(dir, "logs"),
+		InstallPath: dir,
 		Devices:     opt.devices,
 		Relay:       rl,
 		Log:         slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),

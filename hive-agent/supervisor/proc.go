@@ -43,6 +43,9 @@ type proc struct {
 	// killReason says why the agent killed the worker itself (it stayed
 	// unhealthy, or a restart was not ready in time); "" when it did not.
 	killReason string
+	// killedAfterGrace is set when a stop had to SIGKILL the worker: it
+	// was still there after the SIGTERM grace.
+	killedAfterGrace bool
 
 	ready     chan struct{} // closed when the worker is ready
 	readyOnce sync.Once
@@ -129,6 +132,13 @@ func (p *proc) record() api.Worker {
 		w.ExitCode = &c
 	}
 	return w
+}
+
+// wasKilledAfterGrace reports whether a stop had to SIGKILL the worker.
+func (p *proc) wasKilledAfterGrace() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.killedAfterGrace
 }
 
 func (p *proc) stopRequested() bool {
@@ -224,6 +234,9 @@ func (p *proc) terminate(grace time.Duration, log *slog.Logger) {
 			case <-p.gone:
 			case <-time.After(grace):
 				log.Warn("worker did not stop after SIGTERM; killing it", "worker", id, "pid", pgid, "grace", grace)
+				p.mu.Lock()
+				p.killedAfterGrace = true
+				p.mu.Unlock()
 				_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			}
 		}()

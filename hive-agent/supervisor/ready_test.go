@@ -43,22 +43,47 @@ func TestReadyCallback(t *testing.T) {
 		t.Fatalf("worker got token %q in %s, want a long random one", token, api.WorkerTokenEnv)
 	}
 
+	// The token is checked first: without the worker's own token every
+	// callback is 401, whether the id exists or not, so ids cannot be
+	// probed. With it, a body that does not match the spawn is 400 naming
+	// the field.
+	with := func(change func(*api.ReadyCallback)) api.ReadyCallback {
+		c := cb
+		change(&c)
+		return c
+	}
 	refused := []struct {
 		name   string
 		token  string
 		cb     api.ReadyCallback
 		status int
 		code   string
+		field  string // named in the message
 	}{
 		{name: "wrong token", token: "not-" + token, cb: cb, status: http.StatusUnauthorized, code: api.CodeUnauthorized},
 		{name: "no token", token: "", cb: cb, status: http.StatusUnauthorized, code: api.CodeUnauthorized},
-		{name: "unknown worker", token: token, cb: api.ReadyCallback{ID: "w-unknown"}, status: http.StatusNotFound, code: api.CodeNotFound},
-		{name: "negative slots", token: token, cb: api.ReadyCallback{ID: w.ID, SlotsTotal: -1}, status: http.StatusBadRequest, code: api.CodeInvalidField},
+		{name: "no token, unknown worker", token: "", cb: api.ReadyCallback{ID: "w-unknown"}, status: http.StatusUnauthorized, code: api.CodeUnauthorized},
+		{name: "wrong token, unknown worker", token: "not-" + token, cb: api.ReadyCallback{ID: "w-unknown"}, status: http.StatusUnauthorized, code: api.CodeUnauthorized},
+		{name: "its token, unknown worker", token: token, cb: api.ReadyCallback{ID: "w-unknown"}, status: http.StatusUnauthorized, code: api.CodeUnauthorized},
+		{name: "no token, invalid id", token: "", cb: api.ReadyCallback{ID: "../x"}, status: http.StatusUnauthorized, code: api.CodeUnauthorized},
+		{name: "other model", token: token, cb: with(func(c *api.ReadyCallback) { c.ModelRef = "hf:test/other" }),
+			status: http.StatusBadRequest, code: api.CodeInvalidField, field: "model_ref"},
+		{name: "other backend", token: token, cb: with(func(c *api.ReadyCallback) { c.Backend = "cuda" }),
+			status: http.StatusBadRequest, code: api.CodeInvalidField, field: "backend"},
+		{name: "other device", token: token, cb: with(func(c *api.ReadyCallback) { c.Device = 1 }),
+			status: http.StatusBadRequest, code: api.CodeInvalidField, field: "device"},
+		{name: "no url", token: token, cb: with(func(c *api.ReadyCallback) { c.URL = "" }),
+			status: http.StatusBadRequest, code: api.CodeInvalidField, field: "url"},
+		{name: "negative slots", token: token, cb: with(func(c *api.ReadyCallback) { c.SlotsTotal = -1 }),
+			status: http.StatusBadRequest, code: api.CodeInvalidField, field: "slots_total"},
 	}
 	for _, tt := range refused {
 		status, body := postReady(t, f.callback, tt.token, tt.cb)
-		if status != tt.status || body.Error.Code != tt.code {
-			t.Errorf("%s: %d %+v, want %d %s", tt.name, status, body.Error, tt.status, tt.code)
+		if status != tt.status || body.Error.Code != tt.code || !strings.Contains(body.Error.Message, tt.field) {
+			t.Errorf("%s: %d %+v, want %d %s naming %q", tt.name, status, body.Error, tt.status, tt.code, tt.field)
+		}
+		if status == http.StatusUnauthorized && strings.Contains(body.Error.Message, tt.cb.ID) {
+			t.Errorf("%s: 401 %q names the worker id", tt.name, body.Error.Message)
 		}
 		if ws := f.sup.List(); len(ws) != 1 || ws[0].State != api.WorkerLoading {
 			t.Errorf("%s: List = %v, want the worker still loading", tt.name, ids(ws))
@@ -80,7 +105,7 @@ func TestReadyCallback(t *testing.T) {
 		t.Errorf("spawned %+v, want idle with 2/2 slots, 123 bytes of VRAM at %s", r.w, w.URL)
 	}
 	// A second callback changes nothing.
-	if status, _ := postReady(t, f.callback, token, api.ReadyCallback{ID: w.ID, SlotsTotal: 7}); status != http.StatusOK {
+	if status, _ := postReady(t, f.callback, token, with(func(c *api.ReadyCallback) { c.SlotsTotal = 7 })); status != http.StatusOK {
 		t.Errorf("second callback: %d, want 200", status)
 	}
 	if got, want := f.relay.of(w.ID), []string{"register(loading)", "update(idle)"}; !slices.Equal(got, want) {

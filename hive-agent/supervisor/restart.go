@@ -16,9 +16,9 @@ const maxRestartBackoff = time.Minute
 // when it did, else why not.
 func (s *Supervisor) restart(p *proc, reason string) (whyNot string) {
 	w := p.record()
-	b, err := s.backend(w.Backend)
+	b, ok := s.configured(w.Backend)
 	switch {
-	case err != nil:
+	case !ok:
 		return "backend " + w.Backend + " is no longer configured"
 	case b.RestartPolicy() == api.RestartNever:
 		return "restart policy of backend " + b.Name + " is never"

@@ -2,10 +2,14 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,7 +39,7 @@ func (s *Supervisor) Spawn(ctx context.Context, req api.SpawnWorkerRequest) (api
 	if req.Backend == "" {
 		req.Backend = api.BackendCPU
 	}
-	backend, err := s.backend(req.Backend)
+	backend, err := s.backend(ctx, req.Backend)
 	if err != nil {
 		return api.Worker{}, err
 	}
@@ -87,8 +91,7 @@ func (s *Supervisor) spawnOnce(ctx context.Context, req api.SpawnWorkerRequest, 
 		delete(s.ports, port)
 		s.mu.Unlock()
 		close(p.gone) // nothing to wait for
-		return api.Worker{}, 0, errorf(http.StatusInternalServerError, api.CodeWorkerFailed,
-			"check the command of backend "+backend.Name+" in the agent config ("+backend.Command[0]+")", err.Error())
+		return api.Worker{}, 0, s.startError(backend, err)
 	}
 	return s.awaitReady(ctx, p, deadline, timeout)
 }
@@ -194,18 +197,75 @@ func (s *Supervisor) add(p *proc) error {
 	return nil
 }
 
-// backend returns the configured backend called name.
-func (s *Supervisor) backend(name string) (api.Backend, error) {
-	names := make([]string, 0, len(s.cfg.Backends))
+// startError says why the worker of backend did not start: its command
+// is not installed on the node (503 BACKEND_NOT_INSTALLED), or another
+// failure to start it (500 WORKER_FAILED).
+func (s *Supervisor) startError(backend api.Backend, err error) *Error {
+	cmd := backend.Command[0]
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, exec.ErrNotFound) {
+		return errorf(http.StatusServiceUnavailable, api.CodeBackendNotInstalled, s.installHint(cmd),
+			fmt.Sprintf("backend %s is not installed on %s: its command %s was not found", backend.Name, s.cfg.Node, cmd))
+	}
+	return errorf(http.StatusInternalServerError, api.CodeWorkerFailed,
+		"check the command of backend "+backend.Name+" in the agent config ("+cmd+") and the agent's log",
+		fmt.Sprintf("worker of backend %s did not start on %s: %v", backend.Name, s.cfg.Node, err))
+}
+
+// installHint is the next step for a backend command that is missing: the
+// install that puts it in place when it lives under the install path (the
+// reference worker, <install path>/bin/rbee-worker), else installing it or
+// fixing the backend.
+func (s *Supervisor) installHint(cmd string) string {
+	reinstall := "run `queen setup install --node " + s.cfg.Node + "` on the queen"
+	if s.cfg.InstallPath != "" && strings.HasPrefix(cmd, filepath.Clean(s.cfg.InstallPath)+string(filepath.Separator)) {
+		return reinstall + " to put it back"
+	}
+	return "install " + cmd + " on " + s.cfg.Node + ", fix the backend's command in the agent config, or " + reinstall
+}
+
+// backend returns the configured backend called name. For another name
+// the error lists the backends that can run here: every CPU backend whose
+// command is installed, and GPU ones only when nvidia-smi finds a GPU.
+func (s *Supervisor) backend(ctx context.Context, name string) (api.Backend, error) {
+	if b, ok := s.configured(name); ok {
+		return b, nil
+	}
+	gpus := len(s.cfg.Devices(ctx).GPUs) > 0
+	var names []string
+	for _, b := range s.cfg.Backends {
+		if (gpus || b.Kind() == api.BackendCPU) && installed(b) {
+			names = append(names, b.Name)
+		}
+	}
+	msg := fmt.Sprintf("backend %s not available on %s; available: [%s]", name, s.cfg.Node, strings.Join(names, ", "))
+	hint := "use one of the backends listed, or add one to the agent config's \"backends\""
+	if !gpus {
+		msg += "; " + noGPU
+		hint += "; for cuda " + driverHint
+	}
+	return api.Backend{}, errorf(http.StatusUnprocessableEntity, api.CodeBackendUnavailable, hint, msg)
+}
+
+// configured returns the backend called name in the agent config.
+func (s *Supervisor) configured(name string) (api.Backend, bool) {
 	for _, b := range s.cfg.Backends {
 		if b.Name == name {
-			return b, nil
+			return b, true
 		}
-		names = append(names, b.Name)
 	}
-	return api.Backend{}, errorf(http.StatusUnprocessableEntity, api.CodeBackendUnavailable,
-		"use one of the backends listed, or add one to the agent config's \"backends\"",
-		fmt.Sprintf("backend %s not available on %s; available: [%s]", name, s.cfg.Node, strings.Join(names, ", ")))
+	return api.Backend{}, false
+}
+
+// What a spawn that needs a GPU says on a node where nvidia-smi finds none.
+const (
+	noGPU      = "no NVIDIA GPU found by nvidia-smi"
+	driverHint = "install the NVIDIA driver (nvidia-smi must list the GPU), then restart the agent"
+)
+
+// installed reports whether the command of b is there to run.
+func installed(b api.Backend) bool {
+	_, err := exec.LookPath(b.Command[0])
+	return err == nil
 }
 
 // device checks or picks the device of a spawn: the cpu backend has device
@@ -222,8 +282,8 @@ func (s *Supervisor) device(ctx context.Context, b api.Backend, want *int) (int,
 	}
 	devs := s.cfg.Devices(ctx)
 	if len(devs.GPUs) == 0 {
-		return 0, errorf(http.StatusUnprocessableEntity, api.CodeDeviceUnavailable, "use --backend cpu on this node",
-			fmt.Sprintf("no GPU detected on %s for backend %s; available: [%s]", s.cfg.Node, backend, strings.Join(devs.Capabilities, ", ")))
+		return 0, errorf(http.StatusUnprocessableEntity, api.CodeDeviceUnavailable, "use --backend cpu on this node, or "+driverHint,
+			fmt.Sprintf("no GPU for backend %s on %s: %s; available: [%s]", backend, s.cfg.Node, noGPU, strings.Join(devs.Capabilities, ", ")))
 	}
 	indexes := make([]string, len(devs.GPUs))
 	best := devs.GPUs[0]
@@ -302,15 +362,38 @@ func (s *Supervisor) pollHealth(ctx context.Context, p *proc, url string, slots 
 	}
 }
 
-// expand replaces the placeholders in a template argument.
+// expand replaces the placeholders in a template argument in one pass: a
+// value put in for a placeholder is never scanned again, so a model ref
+// such as hf:x/{port} reaches the worker as it is.
 func expand(arg string, values map[string]string) string {
 	if !strings.Contains(arg, "{") {
 		return arg
 	}
-	for _, ph := range api.Placeholders {
-		arg = strings.ReplaceAll(arg, ph, values[ph])
+	var b strings.Builder
+	for i := 0; i < len(arg); {
+		ph := placeholderAt(arg[i:])
+		if ph == "" {
+			b.WriteByte(arg[i])
+			i++
+			continue
+		}
+		b.WriteString(values[ph])
+		i += len(ph)
 	}
-	return arg
+	return b.String()
+}
+
+// placeholderAt returns the placeholder s starts with, or "".
+func placeholderAt(s string) string {
+	if !strings.HasPrefix(s, "{") {
+		return ""
+	}
+	for _, ph := range api.Placeholders {
+		if strings.HasPrefix(s, ph) {
+			return ph
+		}
+	}
+	return ""
 }
 
 // oneLine joins the lines of s with " | " for a one-line message.

@@ -103,8 +103,11 @@ func TestSpawnDeviceChecks(t *testing.T) {
 	t.Run("cuda without nvidia-smi", func(t *testing.T) {
 		t.Setenv("PATH", emptyDir)
 		_, err := spawn(t, "cuda", nil)
-		wantSpawnError(t, err, http.StatusUnprocessableEntity, api.CodeDeviceUnavailable,
-			"no GPU detected on node-1 for backend cuda", "available: [cpu]")
+		se := wantSpawnError(t, err, http.StatusUnprocessableEntity, api.CodeDeviceUnavailable,
+			"no GPU for backend cuda on node-1: no NVIDIA GPU found by nvidia-smi", "available: [cpu]")
+		if !strings.Contains(se.Detail.Hint, "install the NVIDIA driver") {
+			t.Errorf("hint %q does not say to install the driver", se.Detail.Hint)
+		}
 	})
 	t.Run("cuda device 1 of 2", func(t *testing.T) {
 		withGPUs(t)
@@ -141,11 +144,32 @@ func TestSpawnDeviceChecks(t *testing.T) {
 		}
 		stop(t, f, w.ID)
 	})
-	t.Run("unknown backend", func(t *testing.T) {
-		_, err := spawn(t, "rocm", nil)
-		wantSpawnError(t, err, http.StatusUnprocessableEntity, api.CodeBackendUnavailable,
-			"backend rocm not available on node-1; available: [cpu, cuda, never-ready, crash, ignore-sigterm, polled, missing, slow-start]")
-	})
+	// An unknown backend lists those that can run here: installed, and
+	// GPU ones only with a GPU.
+	for _, tt := range []struct {
+		name   string
+		gpus   bool
+		want   string
+		driver bool // the message and hint speak of the NVIDIA driver
+	}{
+		{name: "unknown backend with GPUs", gpus: true,
+			want: "backend rocm not available on node-1; available: [cpu, cuda, never-ready, crash, ignore-sigterm, polled, slow-start]"},
+		{name: "unknown backend without GPU", driver: true,
+			want: "backend rocm not available on node-1; available: [cpu, never-ready, crash, ignore-sigterm, polled, slow-start]; no NVIDIA GPU found by nvidia-smi"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.gpus {
+				withGPUs(t)
+			} else {
+				t.Setenv("PATH", emptyDir)
+			}
+			_, err := spawn(t, "rocm", nil)
+			se := wantSpawnError(t, err, http.StatusUnprocessableEntity, api.CodeBackendUnavailable, tt.want)
+			if got := strings.Contains(se.Detail.Hint, "install the NVIDIA driver"); got != tt.driver {
+				t.Errorf("hint %q speaks of the driver: %v, want %v", se.Detail.Hint, got, tt.driver)
+			}
+		})
+	}
 	t.Run("invalid request", func(t *testing.T) {
 		_, err := spawn(t, "cpu", intp(300))
 		wantSpawnError(t, err, http.StatusBadRequest, api.CodeInvalidField, "device")
@@ -172,24 +196,69 @@ func TestSpawnPicksMostFreeOfThreeGPUs(t *testing.T) {
 	}
 }
 
-func TestSpawnCommandThatCannotStart(t *testing.T) {
+// TestSpawnBackendNotInstalled spawns workers whose command is missing: a
+// 503 BACKEND_NOT_INSTALLED that names the command and the install to run,
+// never the raw fork/exec error; nothing is started or relayed.
+func TestSpawnBackendNotInstalled(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{})
-	_, err := f.sup.Spawn(t.Context(), api.SpawnWorkerRequest{ModelRef: "hf:test/tiny", Backend: "missing"})
-	se := wantSpawnError(t, err, http.StatusInternalServerError, api.CodeWorkerFailed, "start worker:", "/nonexistent/rbee-worker")
-	if !strings.Contains(se.Detail.Hint, "backend missing") {
-		t.Errorf("hint %q does not name the backend", se.Detail.Hint)
+	tests := []struct {
+		backend  string
+		command  string
+		wantHint []string
+	}{
+		{backend: "missing", command: "/nonexistent/rbee-worker",
+			wantHint: []string{"install /nonexistent/rbee-worker on node-1", "queen setup install --node node-1"}},
+		{backend: "uninstalled", command: filepath.Join(f.goDir, "bin", "rbee-worker"),
+			wantHint: []string{"run `queen setup install --node node-1` on the queen to put it back"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.backend, func(t *testing.T) {
+			_, err := f.sup.Spawn(t.Context(), api.SpawnWorkerRequest{ModelRef: "hf:test/tiny", Backend: tt.backend})
+			se := wantSpawnError(t, err, http.StatusServiceUnavailable, api.CodeBackendNotInstalled,
+				"backend "+tt.backend+" is not installed on node-1", tt.command)
+			if strings.Contains(se.Detail.Message, "fork/exec") {
+				t.Errorf("message %q carries the raw exec error", se.Detail.Message)
+			}
+			for _, h := range tt.wantHint {
+				if !strings.Contains(se.Detail.Hint, h) {
+					t.Errorf("hint %q does not contain %q", se.Detail.Hint, h)
+				}
+			}
+		})
 	}
 	if evs := f.relay.all(); len(evs) != 0 {
-		t.Errorf("relay saw %v for a worker that never started", evs)
+		t.Errorf("relay saw %v for workers that never started", evs)
 	}
 	if ws := f.sup.List(); len(ws) != 0 {
 		t.Errorf("List = %v, want none", ids(ws))
 	}
-	// Its port is free again.
+	// Their port is free again.
 	if w := f.spawn(t, "cpu"); port(t, w.URL) != f.cfg.PortMin {
 		t.Errorf("next worker got port %d, want %d", port(t, w.URL), f.cfg.PortMin)
 	}
+}
+
+// TestSpawnModelRefReachesWorkerLiterally: a placeholder inside a model ref
+// is not expanded again in the worker's command line, and a model ref that
+// would be an option is refused.
+func TestSpawnModelRefReachesWorkerLiterally(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, options{})
+	const ref = "hf:x/{port}{worker_id}"
+	w, err := f.sup.Spawn(t.Context(), api.SpawnWorkerRequest{ModelRef: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := procStrings(t, w.PID, "cmdline")
+	if i := slices.Index(argv, "--model-ref"); i < 0 || i+1 >= len(argv) || argv[i+1] != ref {
+		t.Errorf("worker argv = %q, want --model-ref %s", argv, ref)
+	}
+	if w.ModelRef != ref {
+		t.Errorf("worker model_ref = %q, want %q", w.ModelRef, ref)
+	}
+	_, err = f.sup.Spawn(t.Context(), api.SpawnWorkerRequest{ModelRef: "--never-ready"})
+	wantSpawnError(t, err, http.StatusBadRequest, api.CodeInvalidField, "model_ref", "not starting with '-'")
 }
 
 // TestKilledWorkerIsSeenAtOnce kills a ready worker whose backend never

@@ -123,7 +123,7 @@ func (s *Supervisor) adoptOne(ctx context.Context, sw savedWorker) int {
 	s.mu.Unlock()
 	p.readyOnce.Do(func() { close(p.ready) })
 	close(p.registered)
-	b, _ := s.backend(w.Backend) // a backend no longer configured: the worker's own /health
+	b, _ := s.configured(w.Backend) // a backend no longer configured: the worker's own /health
 	p.setHealthURL(b, s.placeholders(w, p.port))
 	go func() { s.exited(p, p.wait()) }()
 	go s.watchHealth(p)

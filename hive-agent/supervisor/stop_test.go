@@ -23,8 +23,9 @@ func TestStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != w.ID || got.PID != w.PID || got.State != api.WorkerStopping {
-		t.Errorf("Stop = %+v, want %s (pid %d) stopping", got, w.ID, w.PID)
+	if got.ID != w.ID || got.PID != w.PID || got.State != api.WorkerStopping || got.Killed ||
+		got.StopMS < 0 || got.StopMS >= testGrace.Milliseconds() {
+		t.Errorf("Stop = %+v, want %s (pid %d) stopping within the grace, not killed", got, w.ID, w.PID)
 	}
 	// Stop returns once the worker is gone and relayed.
 	if !processGone(w.PID) {
@@ -54,12 +55,18 @@ func TestStopKillsWorkerIgnoringSIGTERM(t *testing.T) {
 	f := newFixture(t, options{})
 	w := f.spawn(t, "ignore-sigterm")
 	start := time.Now()
-	if _, err := f.sup.Stop(t.Context(), w.ID); err != nil {
+	got, err := f.sup.Stop(t.Context(), w.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
 	if took < testGrace || took > testGrace+1500*time.Millisecond {
 		t.Errorf("Stop took %v, want the grace (%v) and a SIGKILL", took, testGrace)
+	}
+	// The answer says it was killed, and after how long.
+	if !got.Killed || got.StopMS < testGrace.Milliseconds() || got.StopMS > took.Milliseconds() {
+		t.Errorf("Stop = killed %v after %d ms, want killed after %d–%d ms", got.Killed, got.StopMS,
+			testGrace.Milliseconds(), took.Milliseconds())
 	}
 	if !processGone(w.PID) || !f.relay.removed(w.ID) {
 		t.Errorf("after Stop: worker gone %v, relay %q", processGone(w.PID), f.relay.of(w.ID))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,9 @@ type Config struct {
 	StateFile string
 	// LogDir holds one output file per worker.
 	LogDir string
+	// InstallPath is the agent's install path: a missing backend command
+	// under it (bin/rbee-worker) is put back by the install.
+	InstallPath string
 	// Devices detects the node's devices; spawns of a GPU backend call it.
 	Devices func(ctx context.Context) api.Devices
 	// Relay gets every register, update and remove; nil relays nothing.
@@ -135,24 +139,57 @@ func (s *Supervisor) List() []api.Worker {
 	return out
 }
 
-// Ready takes a worker's ready callback: token must be the worker's own.
-// The worker becomes idle and the change is relayed before Ready returns.
+// Ready takes a worker's ready callback. The token is checked first: a
+// missing or wrong one (or one for an unknown id) is refused with 401, so
+// that worker ids cannot be probed. Then the callback must match the spawn
+// (model_ref, backend, device) and carry the worker's URL, else 400 naming
+// the field and the worker stays loading. The worker becomes idle and the
+// change is relayed before Ready returns.
 func (s *Supervisor) Ready(ctx context.Context, token string, cb api.ReadyCallback) error {
-	s.mu.Lock()
-	p := s.workers[cb.ID]
-	s.mu.Unlock()
-	if p == nil {
-		return notFound(cb.ID)
-	}
-	if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(p.token)) != 1 {
+	p := s.lookup(cb.ID)
+	if !validToken(p, token) {
 		return errorf(http.StatusUnauthorized, api.CodeUnauthorized,
-			"a worker sends the token it got in "+api.WorkerTokenEnv, "wrong worker token for "+cb.ID)
+			"a worker sends the token it got in "+api.WorkerTokenEnv+" with the --worker-id it was started with",
+			"missing or wrong worker token for the ready callback")
 	}
-	if cb.SlotsTotal < 0 || cb.VRAMBytes < 0 {
-		return errorf(http.StatusBadRequest, api.CodeInvalidField, "send slots_total ≥ 0 and vram_bytes ≥ 0",
-			"invalid ready callback of "+cb.ID)
+	if err := checkCallback(p.record(), cb); err != nil {
+		return err
 	}
 	s.becomeReady(ctx, p, cb.SlotsTotal, cb.VRAMBytes)
+	return nil
+}
+
+// validToken reports whether token is the callback token of p; a nil p
+// (unknown worker) is compared against nothing and refused.
+func validToken(p *proc, token string) bool {
+	want := ""
+	if p != nil {
+		want = p.token
+	}
+	return token != "" && want != "" && subtle.ConstantTimeCompare([]byte(token), []byte(want)) == 1
+}
+
+// checkCallback checks a ready callback against the worker w it is for:
+// the same model, backend and device as the spawn, the worker's URL, and
+// slots and VRAM in range.
+func checkCallback(w api.Worker, cb api.ReadyCallback) error {
+	const rule = "must be what the agent started the worker with"
+	var err error
+	switch {
+	case cb.ModelRef != w.ModelRef:
+		err = &api.FieldError{Field: "model_ref", Value: cb.ModelRef, Rule: rule + " (--model-ref)"}
+	case cb.Backend != w.Backend:
+		err = &api.FieldError{Field: "backend", Value: cb.Backend, Rule: rule + " (--backend)"}
+	case cb.Device != w.Device:
+		err = &api.FieldError{Field: "device", Value: strconv.Itoa(cb.Device), Rule: rule + " (--device)"}
+	default:
+		err = cb.Validate()
+	}
+	if err != nil {
+		return errorf(http.StatusBadRequest, api.CodeInvalidField,
+			"send the --model-ref, --backend and --device the agent started you with, and your URL",
+			"ready callback of "+w.ID+": "+err.Error())
+	}
 	return nil
 }
 
@@ -221,15 +258,17 @@ func (s *Supervisor) relayRemove(id string) {
 }
 
 // Stop ends worker id: SIGTERM to its process group, SIGKILL after the
-// grace, and returns its last record once it is gone (relayed as removed).
-// A failed worker, whose process is gone already, is only forgotten; a
-// worker restarted while it was being stopped is stopped too.
+// grace, and returns its last record once it is gone (relayed as removed),
+// with StopMS, and Killed when it ignored SIGTERM. A failed worker, whose
+// process is gone already, is only forgotten; a worker restarted while it
+// was being stopped is stopped too.
 func (s *Supervisor) Stop(ctx context.Context, id string) (api.Worker, error) {
 	p := s.lookup(id)
 	if p == nil {
 		return api.Worker{}, notFound(id)
 	}
 	w := p.record()
+	start := time.Now()
 	for p != nil {
 		p.terminate(s.cfg.StopGrace, s.log)
 		select {
@@ -237,8 +276,10 @@ func (s *Supervisor) Stop(ctx context.Context, id string) (api.Worker, error) {
 		case <-ctx.Done():
 			return w, ctx.Err()
 		}
+		w.Killed = w.Killed || p.wasKilledAfterGrace()
 		p = s.afterStop(id, p)
 	}
+	w.StopMS = time.Since(start).Milliseconds()
 	if w.State != api.WorkerFailed {
 		w.State = api.WorkerStopping
 	}

@@ -302,8 +302,10 @@ func TestWorkersOnLoopbackFleet(t *testing.T) {
 			t.Errorf("cuda on a node without GPU: %d %+v", code, eb)
 		}
 		_, code, eb = q.spawn(t, api.SpawnWorkerRequest{Node: cpuHost.Name, ModelRef: model, Backend: "rocm"})
-		if code != http.StatusUnprocessableEntity || eb.Error.Code != api.CodeBackendUnavailable || !strings.Contains(eb.Error.Message, "cpu, cuda") {
-			t.Errorf("unknown backend: %d %+v", code, eb)
+		if code != http.StatusUnprocessableEntity || eb.Error.Code != api.CodeBackendUnavailable ||
+			!strings.Contains(eb.Error.Message, "available: [cpu") || strings.Contains(eb.Error.Message, "cuda") ||
+			!strings.Contains(eb.Error.Message, "no NVIDIA GPU found") {
+			t.Errorf("unknown backend on a node without GPU: %d %+v, want only the backends that can run there", code, eb)
 		}
 	})
 	t.Run("filters", func(t *testing.T) {

@@ -63,7 +63,8 @@ const (
 	// CodeWorkerConflict is a worker id registered by another node (HTTP 409).
 	CodeWorkerConflict = "WORKER_CONFLICT"
 	// CodeBackendUnavailable is a spawn for a backend the agent's config
-	// lacks (HTTP 422); the message lists the backends it has.
+	// lacks (HTTP 422); the message lists the backends that can run on the
+	// node (installed, and GPU ones only when nvidia-smi finds a GPU).
 	CodeBackendUnavailable = "BACKEND_UNAVAILABLE"
 	// CodeDeviceUnavailable is a spawn for a device the node does not have
 	// (HTTP 422); the message lists the devices it has.

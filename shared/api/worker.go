@@ -271,6 +271,24 @@ type ReadyCallback struct {
 	VRAMBytes  int64  `json:"vram_bytes"`
 }
 
+// Validate checks a ready callback: the worker id, the worker's URL (an
+// idle worker needs one), and slots and VRAM in range.
+func (cb ReadyCallback) Validate() error {
+	if err := ValidateWorkerID(cb.ID); err != nil {
+		return err
+	}
+	if err := validateWorkerURL("url", cb.URL); err != nil {
+		return err
+	}
+	if cb.SlotsTotal < 0 || cb.SlotsTotal > maxSlots {
+		return fieldErr("slots_total", strconv.Itoa(cb.SlotsTotal), ruleSlots)
+	}
+	if cb.VRAMBytes < 0 {
+		return fieldErr("vram_bytes", strconv.FormatInt(cb.VRAMBytes, 10), "must not be negative")
+	}
+	return nil
+}
+
 // WorkerTokenEnv is the environment variable that carries a worker's
 // callback token.
 const WorkerTokenEnv = "RBEE_WORKER_TOKEN"
