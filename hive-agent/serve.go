@@ -22,6 +22,7 @@ import (
 	"github.com/rbee-fleet/rbee/hive-agent/server"
 	"github.com/rbee-fleet/rbee/hive-agent/supervisor"
 	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/shared/httpserver"
 	"github.com/rbee-fleet/rbee/shared/version"
 )
 
@@ -121,7 +122,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 		log.Info("dealt with the workers of the previous agent", "adopted", adopted, "ended", ended)
 	}
 	routes := server.New(server.Config{Workers: sup, Devices: detect, QueenTokenSHA256: cfg.QueenTokenSHA256})
-	srv := &http.Server{Handler: routes, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpserver.New(routes, httpserver.Limits{Logger: log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -165,7 +166,7 @@ func callbackURL(addr net.Addr) string {
 
 // shutdown stops the HTTP server, waiting at most shutdownTimeout for open
 // requests.
-func shutdown(ctx context.Context, srv *http.Server) error {
+func shutdown(ctx context.Context, srv *httpserver.Server) error {
 	ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -178,5 +179,5 @@ func shutdown(ctx context.Context, srv *http.Server) error {
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // kong's enum allows only valid levels
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return slog.New(httpserver.LogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
 }
