@@ -3,6 +3,8 @@ package hiveregistry
 import (
 	"errors"
 	"fmt"
+
+	"zombiezen.com/go/sqlite"
 )
 
 var (
@@ -24,4 +26,11 @@ func existsError(name string) error {
 // anything a caller sent, so it is only shown quoted.
 func notFoundError(name string) error {
 	return fmt.Errorf("%w: %q; list the registered nodes with `queen setup list-nodes`", ErrNotFound, name)
+}
+
+// IsBusy reports whether err is SQLite giving up on a lock another
+// connection (or process) held for longer than the busy timeout
+// (SQLITE_BUSY). Nothing was written; the caller may try again.
+func IsBusy(err error) bool {
+	return err != nil && sqlite.ErrCode(err).ToPrimary() == sqlite.ResultBusy
 }

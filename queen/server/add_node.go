@@ -89,6 +89,10 @@ func (s *Server) failSave(p *progress, name string, err error) {
 			Hint: "the node answered with a value the registry cannot store; fix the node or the flags"})
 		return
 	}
+	if hiveregistry.IsBusy(err) {
+		p.fail(http.StatusServiceUnavailable, registryBusyDetail())
+		return
+	}
 	s.log.Error("save node", "node", name, "err", err)
 	p.fail(http.StatusInternalServerError, api.ErrorDetail{Code: api.CodeInternal,
 		Message: "save node failed inside the queen", Hint: "see the queen's log"})

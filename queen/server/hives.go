@@ -142,7 +142,14 @@ func writeBusy(w http.ResponseWriter, name string) {
 		Hint:    "wait for it to finish, then check with `queen setup list-nodes`"})
 }
 
+// internal answers 500 for an error inside the queen, or 503 with
+// Retry-After for a registry locked by another writer.
 func (s *Server) internal(w http.ResponseWriter, op string, err error) {
+	if hiveregistry.IsBusy(err) {
+		s.log.Warn(op+": the hive registry is busy", "err", err)
+		writeRegistryBusy(w)
+		return
+	}
 	s.log.Error(op, "err", err)
 	writeError(w, http.StatusInternalServerError, api.ErrorDetail{Code: api.CodeInternal,
 		Message: op + " failed inside the queen", Hint: "see the queen's log"})

@@ -56,8 +56,7 @@ func (s *Server) runInstall(w http.ResponseWriter, r *http.Request, req api.Inst
 		req.Method = install.MethodAuto
 	}
 	if !slices.Contains([]string{install.MethodBuild, install.MethodUpload, install.MethodAuto}, req.Method) {
-		writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidField,
-			Message: fmt.Sprintf("invalid method %q: must be build, upload or auto", req.Method)})
+		writeInvalid(w, &api.FieldError{Field: "method", Value: req.Method, Rule: "must be build, upload or auto"})
 		return
 	}
 	if req.Parallel <= 0 {
@@ -105,7 +104,11 @@ func (s *Server) installTargets(w http.ResponseWriter, r *http.Request, req api.
 		return nodes, true
 	}
 	var nodes []api.Node
-	for _, name := range req.Nodes {
+	for i, name := range req.Nodes {
+		if err := api.ValidateNodeName(name); err != nil {
+			writeInvalid(w, fmt.Errorf("nodes[%d]: %w", i, err))
+			return nil, false
+		}
 		n, err := s.cfg.Registry.Get(r.Context(), name)
 		if errors.Is(err, hiveregistry.ErrNotFound) || errors.Is(err, api.ErrInvalid) {
 			writeNotFound(w, name)
@@ -179,42 +182,48 @@ func (s *Server) uninstall(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 && !decode(w, r, &req) {
 		return
 	}
-	s.nodeOp(w, r, func(ctx context.Context, in *install.Installer, n api.Node, report install.Reporter) error {
+	s.nodeOp(w, r, func(ctx context.Context, in *install.Installer, n api.Node, report install.Reporter) (string, error) {
 		if err := in.Uninstall(ctx, n, req.KeepSource, report); err != nil {
-			return err
+			return "", err
 		}
 		s.agentStopped(n.NodeName)
-		return nil
+		return "✅ done", nil
 	})
 }
 
 // startHive is POST /v1/hives/{name}/start.
 func (s *Server) startHive(w http.ResponseWriter, r *http.Request) {
-	s.nodeOp(w, r, func(ctx context.Context, in *install.Installer, n api.Node, report install.Reporter) error {
-		return in.Start(ctx, n, report)
+	s.nodeOp(w, r, func(ctx context.Context, in *install.Installer, n api.Node, report install.Reporter) (string, error) {
+		return "✅ done", in.Start(ctx, n, report)
 	})
 }
 
 // stopHive is POST /v1/hives/{name}/stop. A node with an agent installed
 // is stopped at once and stays so, across queen restarts, until a beat
-// shows its agent again.
+// shows its agent again. The agent's SIGTERM stops its workers; the final
+// message says how many the queen listed for the node before the stop.
 func (s *Server) stopHive(w http.ResponseWriter, r *http.Request) {
-	s.nodeOp(w, r, func(ctx context.Context, in *install.Installer, n api.Node, report install.Reporter) error {
-		if err := in.Stop(ctx, n, report); err != nil {
-			return err
+	s.nodeOp(w, r, func(ctx context.Context, in *install.Installer, n api.Node, report install.Reporter) (string, error) {
+		before := stopWitness{workers: len(s.workers.List(api.WorkerFilter{Node: n.NodeName}))}
+		if b, ok := s.beats.running(n.NodeName, s.cfg.Now(), s.cfg.StaleAfter); ok {
+			before.pid = b.req.PID
+		}
+		if err := in.Stop(ctx, n, before.watch(report)); err != nil {
+			return "", err
 		}
 		s.agentStopped(n.NodeName)
 		if n.AgentURL != "" { // with nothing installed the status stays
 			s.setStatus(ctx, n.NodeName, api.StatusStopped)
 		}
-		return nil
+		return before.message(n.NodeName), nil
 	})
 }
 
 // nodeOp runs one streamed SSH operation on the node of the path and ends
-// with the node's status.
+// with the message op returns and the node's status; a failure ends with
+// the code and hint of the step that failed (see opFailure).
 func (s *Server) nodeOp(w http.ResponseWriter, r *http.Request,
-	op func(context.Context, *install.Installer, api.Node, install.Reporter) error) {
+	op func(context.Context, *install.Installer, api.Node, install.Reporter) (string, error)) {
 	n, ok := s.lookup(w, r)
 	if !ok {
 		return
@@ -228,16 +237,15 @@ func (s *Server) nodeOp(w http.ResponseWriter, r *http.Request,
 	p := s.newProgress(w, r, n.NodeName)
 	p.beforeEnd = release
 	p.begin()
-	err := op(r.Context(), s.installer(), n, func(level, phase, msg string, elapsed time.Duration) {
+	msg, err := op(r.Context(), s.installer(), n, func(level, phase, msg string, elapsed time.Duration) {
 		p.nodeEvent(n.NodeName, level, phase, msg, elapsed)
 	})
 	s.tokens.forget(n.NodeName) // uninstall clears the tokens
 	if err != nil {
-		status, detail := sshFailure(err, n.NodeName, n.HostKey != "")
-		p.fail(status, detail)
+		p.fail(opFailure(err, n))
 		return
 	}
-	p.succeed(http.StatusOK, "✅ done", s.status(r.Context(), n.NodeName))
+	p.succeed(http.StatusOK, msg, s.status(r.Context(), n.NodeName))
 }
 
 // hiveStatus is GET /v1/hives/{name}/status.

@@ -76,7 +76,8 @@ func wantUnsafe(t *testing.T, q *queen, method, path string, body any, mention s
 // TestNodeLifecycleWithRealAgent runs remove-node and hive stop against a
 // real agent installed over SSH: remove-node of a running agent is refused
 // naming its pid and workers; hive stop sets stopped at once, kept across a
-// queen restart and the stale limit; a spawn then answers HIVE_STOPPED; an
+// queen restart and the stale limit, and its last event names the agent's
+// pid and its one worker; a spawn then answers HIVE_STOPPED; an
 // agent started by hand turns the node online; remove-node --force forgets
 // it and the agent's token is then answered 410 NODE_REMOVED until the node
 // is added again, when install gives it a fresh token; uninstall then
@@ -105,7 +106,11 @@ func TestNodeLifecycleWithRealAgent(t *testing.T) {
 		}
 	})
 	t.Run("hive stop is stopped at once and stays so", func(t *testing.T) {
-		q.hiveOp(t, h.Name, "stop")
+		events := q.stream(t, "POST", "/v1/hives/"+h.Name+"/stop", nil)
+		want := fmt.Sprintf("stopped the agent (pid %d) and its 1 worker(s)", pid)
+		if last := events[len(events)-1]; last.Error != nil || !strings.Contains(last.Message, want) {
+			t.Errorf("last event of the stop: %q (error %+v), want %q", last.Message, last.Error, want)
+		}
 		if n := getNode(t, q.queen, h.Name); n.Status != api.StatusStopped {
 			t.Fatalf("status %q right after stop, want stopped", n.Status)
 		}

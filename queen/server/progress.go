@@ -80,10 +80,15 @@ func (p *progress) succeed(status int, msg string, result any) {
 	p.send(ev)
 }
 
+// fail ends the operation with d; a REGISTRY_BUSY answer that is not
+// streamed gets Retry-After: 1.
 func (p *progress) fail(status int, d api.ErrorDetail) {
 	p.end()
 	p.log.Warn(d.Message, "code", d.Code)
 	if !p.stream {
+		if d.Code == api.CodeRegistryBusy {
+			p.w.Header().Set("Retry-After", "1")
+		}
 		writeError(p.w, status, d)
 		return
 	}

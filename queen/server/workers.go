@@ -1,12 +1,8 @@
 package server
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -171,7 +167,7 @@ func (s *Server) spawnWorker(w http.ResponseWriter, r *http.Request) {
 	var wk api.Worker
 	body := req
 	body.Node = ""
-	if !s.callAgent(r.Context(), w, agent, timeout, http.MethodPost, "/v1/workers/spawn", body, &wk) {
+	if !s.callAgent(r.Context(), w, agent, timeout, "spawn", http.MethodPost, "/v1/workers/spawn", body, &wk) {
 		return
 	}
 	err := api.ValidateWorker(wk)
@@ -179,7 +175,7 @@ func (s *Server) spawnWorker(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("node_name %q, not %q", wk.Node, req.Node)
 	}
 	if err != nil {
-		writeError(w, http.StatusBadGateway, api.ErrorDetail{Code: api.CodeAgentUnreachable,
+		writeError(w, http.StatusBadGateway, api.ErrorDetail{Code: api.CodeAgentBadResponse,
 			Message: fmt.Sprintf("agent of %s answered the spawn with a bad worker record: %v", req.Node, err),
 			Hint:    "reinstall the agent: `queen setup install --node " + req.Node + "`"})
 		return
@@ -212,9 +208,12 @@ func (s *Server) stopWorker(w http.ResponseWriter, r *http.Request) {
 	}
 	var stopped api.Worker
 	status, detail, err := agent.call(r.Context(), agentCallTimeout, http.MethodPost, "/v1/workers/"+url.PathEscape(id)+"/stop", nil, &stopped)
+	if err == nil && status/100 == 2 && stopped.ID != id {
+		err = badAnswer("the stop answered worker %q", stopped.ID)
+	}
 	switch {
 	case err != nil:
-		s.agentUnreachable(w, agent, err)
+		s.agentFailed(w, agent, "stop of worker "+id, err)
 		return
 	case status == http.StatusNotFound:
 		// The agent no longer has it: the entry was a ghost.
@@ -227,14 +226,6 @@ func (s *Server) stopWorker(w http.ResponseWriter, r *http.Request) {
 	stopped.State = api.WorkerStopping
 	s.log.Info("worker stopped", "node", wk.Node, "worker", id)
 	writeJSON(w, http.StatusOK, stopped)
-}
-
-// agent is how the queen reaches one node's agent.
-type agent struct {
-	node  string
-	url   string
-	token string
-	http  *http.Client
 }
 
 // agentOf returns the agent of node, or answers 404/409 itself.
@@ -269,81 +260,4 @@ func (s *Server) agentOf(w http.ResponseWriter, r *http.Request, node string) (a
 		return agent{}, false
 	}
 	return agent{node: node, url: strings.TrimRight(n.AgentURL, "/"), token: token, http: s.agentHTTP}, true
-}
-
-// callAgent calls the agent and decodes a 2xx answer into ans; otherwise it
-// answers the client itself (the agent's error, or 502) and returns false.
-func (s *Server) callAgent(ctx context.Context, w http.ResponseWriter, a agent, timeout time.Duration,
-	method, path string, body, ans any) bool {
-	status, detail, err := a.call(ctx, timeout, method, path, body, ans)
-	if err != nil {
-		s.agentUnreachable(w, a, err)
-		return false
-	}
-	if status/100 != 2 {
-		writeError(w, status, detail)
-		return false
-	}
-	return true
-}
-
-func (s *Server) agentUnreachable(w http.ResponseWriter, a agent, err error) {
-	s.log.Warn("agent call failed", "node", a.node, "err", err)
-	writeError(w, http.StatusBadGateway, api.ErrorDetail{Code: api.CodeAgentUnreachable,
-		Message: fmt.Sprintf("cannot reach the agent of %s at %s: %v", a.node, a.url, err),
-		Hint:    "check `queen hive status --node " + a.node + "`"})
-}
-
-// call sends one request to the agent with the agent token and returns the
-// status and, for a non-2xx answer, the agent's error; err is a transport
-// failure or an undecodable 2xx answer.
-func (a agent) call(ctx context.Context, timeout time.Duration, method, path string, body, ans any) (int, api.ErrorDetail, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return 0, api.ErrorDetail{}, err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.url+path, rd)
-	if err != nil {
-		return 0, api.ErrorDetail{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return 0, api.ErrorDetail{}, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return 0, api.ErrorDetail{}, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var eb api.ErrorBody
-		if json.Unmarshal(data, &eb) != nil || eb.Error.Code == "" {
-			eb.Error = api.ErrorDetail{Code: api.CodeAgentUnreachable,
-				Message: fmt.Sprintf("agent of %s answered %s", a.node, resp.Status),
-				Hint:    "read the agent's log on the node"}
-		}
-		// The agent's 401 means the queen's token is stale, not the user's.
-		if resp.StatusCode == http.StatusUnauthorized {
-			return http.StatusBadGateway, api.ErrorDetail{Code: api.CodeAgentUnreachable,
-				Message: "the agent of " + a.node + " refused the queen's token",
-				Hint:    "re-run `queen setup install --node " + a.node + "` to write new tokens"}, nil
-		}
-		return resp.StatusCode, eb.Error, nil
-	}
-	if ans != nil {
-		if err := json.Unmarshal(data, ans); err != nil {
-			return 0, api.ErrorDetail{}, fmt.Errorf("decode the agent's answer: %w", err)
-		}
-	}
-	return resp.StatusCode, api.ErrorDetail{}, nil
 }

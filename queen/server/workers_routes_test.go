@@ -666,7 +666,7 @@ func TestWorkerSpawnStop(t *testing.T) {
 			{"agent port closed", api.SpawnWorkerRequest{Node: "gpu-dead", ModelRef: modelTiny}, 502, api.CodeAgentUnreachable, "queen hive status --node gpu-dead"},
 			{"agent refuses the queen's token", api.SpawnWorkerRequest{Node: "gpu-rotated", ModelRef: modelTiny}, 502, api.CodeAgentUnreachable,
 				"queen setup install --node gpu-rotated"},
-			{"agent answers a worker of another node", api.SpawnWorkerRequest{Node: "gpu-1", ModelRef: "hf:wrong/node"}, 502, api.CodeAgentUnreachable,
+			{"agent answers a worker of another node", api.SpawnWorkerRequest{Node: "gpu-1", ModelRef: "hf:wrong/node"}, 502, api.CodeAgentBadResponse,
 				"queen setup install --node gpu-1"},
 		}
 		for _, tt := range tests {
@@ -1104,14 +1104,24 @@ var deviceUnavailable = api.ErrorDetail{Code: api.CodeDeviceUnavailable,
 
 func startFakeAgent(t testing.TB, node, agentToken string) *fakeAgent {
 	t.Helper()
-	a := &fakeAgent{node: node, token: agentToken, workers: map[string]api.Worker{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/workers/spawn", a.spawn)
-	mux.HandleFunc("POST /v1/workers/{id}/stop", a.stop)
-	ts := httptest.NewServer(a.checkToken(mux))
+	a := newFakeAgent(node, agentToken)
+	ts := httptest.NewServer(a.handler())
 	t.Cleanup(ts.Close)
 	a.url = ts.URL
 	return a
+}
+
+// newFakeAgent returns a fake agent that is not served yet.
+func newFakeAgent(node, agentToken string) *fakeAgent {
+	return &fakeAgent{node: node, token: agentToken, workers: map[string]api.Worker{}}
+}
+
+// handler is the fake agent's routes behind its token check.
+func (a *fakeAgent) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/workers/spawn", a.spawn)
+	mux.HandleFunc("POST /v1/workers/{id}/stop", a.stop)
+	return a.checkToken(mux)
 }
 
 func (a *fakeAgent) checkToken(next http.Handler) http.Handler {

@@ -1,0 +1,32 @@
+// Package server is the queen daemon's HTTP API (README: HTTP API): the hive
+// registry routes, with the SSH validation of add-node and update-node and
+// the preflight check, install, hive start/stop/status and uninstall over
+// SSH, the heartbeats and worker routes of the agents, and the worker
+// spawn and stop the queen asks of an agent, behind a bearer token.
+//
+// # Errors
+//
+// Every error answer is an api.ErrorBody whose code says what failed and
+// whose hint is the next step; a streamed operation ends with the same
+// error in its last event.
+//
+// hive start, hive stop and uninstall keep the code of the step that
+// failed: a failure of SSH itself (to connect, or a connection lost while
+// a step ran) is SSH_CONNECT_FAILED, SSH_AUTH_FAILED or HOST_KEY_MISMATCH
+// with the SSH hint; a step that failed on a node SSH reached (no agent
+// installed, no install manifest, a script that exited non-zero) is
+// HIVE_OP_FAILED with that step's hint, e.g. `queen setup install --node N`.
+//
+// A call to an agent (spawn, stop of a worker) is dialled up to 3 times,
+// 200 ms then 400 ms apart, when the dial itself fails (refused, no route):
+// nothing was sent. A request that may have arrived (a timeout after it was
+// sent, a connection closed before the answer) is never sent again, and is
+// AGENT_UNREACHABLE with a hint to list the node's workers first. An agent
+// that could not be dialled is AGENT_UNREACHABLE too; one that answered
+// something the API does not allow (not JSON, the wrong shape, an error
+// without an error body) is AGENT_BAD_RESPONSE with a restart as the next
+// step. All three are 502; an agent's own error body is passed on.
+//
+// A registry write that waits out the busy timeout for another writer's
+// lock is 503 REGISTRY_BUSY with Retry-After: 1; nothing was written.
+package server
