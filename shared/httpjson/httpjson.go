@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/shared/httpserver"
@@ -68,8 +70,29 @@ func Problem(err error) string {
 		return fmt.Sprintf("field %q must be %s", typ.Field, typ.Type)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json has no type for this; its message is `json: unknown field "x"`.
-		return strings.TrimPrefix(err.Error(), "json: ")
+		name, err := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if err != nil {
+			return "unknown field"
+		}
+		return "unknown field " + shownName(name)
 	default:
 		return "malformed JSON"
 	}
+}
+
+// maxShownName bounds how much of an unknown field's name a message
+// echoes, as api.FieldError bounds a rejected value.
+const maxShownName = 64
+
+// shownName quotes a field name from the payload, cut to maxShownName
+// bytes on a rune boundary.
+func shownName(name string) string {
+	if len(name) <= maxShownName {
+		return strconv.Quote(name)
+	}
+	cut := maxShownName
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return strconv.Quote(name[:cut]) + "…"
 }
