@@ -13,13 +13,14 @@ import (
 // setupCmd groups the commands that register, check and remove hive nodes.
 // They are clients of a running queen (`queen serve`).
 type setupCmd struct {
-	AddNode    addNodeCmd    `cmd:"" name:"add-node" help:"Validate SSH to a node, pin its host key and register it."`
-	UpdateNode updateNodeCmd `cmd:"" name:"update-node" help:"Change a node's fields; re-validates SSH when connection fields change."`
-	RemoveNode removeNodeCmd `cmd:"" name:"remove-node" help:"Drop a node from the registry."`
-	ListNodes  listNodesCmd  `cmd:"" name:"list-nodes" help:"List the registered nodes with status, last contact and install path."`
-	Preflight  preflightCmd  `cmd:"" help:"Check a node over SSH: commands, latency, git, go, disk, arch."`
-	Install    installCmd    `cmd:"" help:"Install or update the hive agent on nodes; up-to-date nodes are left alone."`
-	Uninstall  uninstallCmd  `cmd:"" help:"Stop a node's agent and remove what install created."`
+	AddNode     addNodeCmd     `cmd:"" name:"add-node" help:"Validate SSH to a node, pin its host key and register it."`
+	UpdateNode  updateNodeCmd  `cmd:"" name:"update-node" help:"Change a node's fields; re-validates SSH when connection fields change."`
+	RemoveNode  removeNodeCmd  `cmd:"" name:"remove-node" help:"Drop a node from the registry."`
+	ListNodes   listNodesCmd   `cmd:"" name:"list-nodes" help:"List the registered nodes with status, last contact and install path."`
+	Preflight   preflightCmd   `cmd:"" help:"Check a node over SSH: commands, latency, git, go, disk, arch."`
+	Install     installCmd     `cmd:"" help:"Install or update the hive agent on nodes; up-to-date nodes are left alone."`
+	Uninstall   uninstallCmd   `cmd:"" help:"Stop a node's agent and remove what install created."`
+	RotateToken rotateTokenCmd `cmd:"" name:"rotate-token" help:"Give a node's agent new hive and agent tokens; no restart, the old ones stop working."`
 }
 
 // ProvideSession gives the setup commands' Run methods their *session; kong

@@ -47,6 +47,9 @@ type Installer struct {
 	// HeartbeatTimeout bounds the wait for a started agent's first
 	// heartbeat; 0 means 60 s.
 	HeartbeatTimeout time.Duration
+	// OnTokens, when set, is told right after a node's tokens changed in
+	// the registry, so caches of the old ones are dropped at once.
+	OnTokens func(node string)
 
 	agentOnce  sync.Once // reads AgentBinary once for all nodes of an install
 	agent      localAgent

@@ -1,6 +1,3 @@
-// Package server is the queen daemon's HTTP API (README: HTTP API): the hive
-// registry routes, with the SSH validation of add-node and update-node and
-// the preflight check, behind a bearer token.
 package server
 
 import (
@@ -104,6 +101,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/hives/{name}/start", s.auth(http.HandlerFunc(s.startHive)))
 	mux.Handle("POST /v1/hives/{name}/stop", s.auth(http.HandlerFunc(s.stopHive)))
 	mux.Handle("GET /v1/hives/{name}/status", s.auth(http.HandlerFunc(s.hiveStatus)))
+	mux.Handle("POST /v1/hives/{name}/rotate-token", s.auth(http.HandlerFunc(s.rotateTokens)))
 	mux.HandleFunc("POST /v1/workers/register", s.registerWorker) // hive token, checked inside
 	mux.HandleFunc("POST /v1/workers/update", s.updateWorker)
 	mux.HandleFunc("DELETE /v1/workers/{id}", s.removeWorker)
