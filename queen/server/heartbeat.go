@@ -82,6 +82,16 @@ func (h *heartbeats) stopped(node string) {
 	}
 }
 
+// fromStopped reports whether a beat from process pid of node was sent by
+// the agent that `hive stop` ended: the last beat before the stop had the
+// same pid. A started agent is a new process.
+func (h *heartbeats) fromStopped(node string, pid int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b, ok := h.beats[node]
+	return ok && b.stopped && pid != 0 && b.req.PID == pid
+}
+
 // forget drops the beats of node (removed from the registry).
 func (h *heartbeats) forget(node string) {
 	h.mu.Lock()
@@ -143,6 +153,12 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	req, body, ok := s.readBeat(w, r, name)
 	if !ok {
+		return
+	}
+	if s.beats.fromStopped(name, req.PID) {
+		// Sent by the agent `hive stop` ended, before it ended: it shows
+		// nothing that still runs.
+		writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalMS: s.cfg.HeartbeatInterval.Milliseconds()})
 		return
 	}
 	now := s.cfg.Now()
@@ -235,7 +251,8 @@ func (s *Server) markOnline(ctx context.Context, name string) {
 		return
 	}
 	now := s.cfg.Now()
-	if err := s.cfg.Registry.SetStatus(ctx, name, api.StatusOnline, &now); err != nil {
+	// Only from the status read above: a stop written meanwhile stays.
+	if _, err := s.cfg.Registry.SetStatusFrom(ctx, name, n.Status, api.StatusOnline, &now); err != nil {
 		s.log.Warn("mark hive online", "node", name, "err", err)
 	}
 }
@@ -296,11 +313,16 @@ func (s *Server) markStale(ctx context.Context) {
 		if errors.Is(err, hiveregistry.ErrNotFound) || err != nil || n.Status != api.StatusOnline {
 			continue
 		}
-		s.log.Warn("hive silent, marking offline", "node", name, "stale_after", s.cfg.StaleAfter)
-		if err := s.cfg.Registry.SetStatus(ctx, name, api.StatusOffline, nil); err != nil {
+		// Only while still online: a stop written meanwhile stays.
+		done, err := s.cfg.Registry.SetStatusFrom(ctx, name, api.StatusOnline, api.StatusOffline, nil)
+		if err != nil {
 			s.log.Warn("mark hive offline", "node", name, "err", err)
 			continue
 		}
+		if !done {
+			continue
+		}
+		s.log.Warn("hive silent, marked offline", "node", name, "stale_after", s.cfg.StaleAfter)
 		// A beat that came in while the status was written found the hive
 		// still online: flag it again so the next beat turns it online.
 		s.beats.mu.Lock()

@@ -117,6 +117,14 @@ func TestNodeLifecycleWithRealAgent(t *testing.T) {
 		if alive(pid) || alive(w.PID) {
 			t.Errorf("agent %d or worker %d still runs", pid, w.PID)
 		}
+		// A beat the stopped agent sent before it ended, arriving late,
+		// shows nothing that runs.
+		if code := beatWith(t, q.queen, h.Name, hiveToken(t, h), pid); code != http.StatusOK {
+			t.Errorf("late beat of the stopped agent: %d", code)
+		}
+		if n := getNode(t, q.queen, h.Name); n.Status != api.StatusStopped {
+			t.Errorf("status %q after a late beat of the stopped agent, want stopped", n.Status)
+		}
 		q.restart(t)
 		time.Sleep(workerStale + time.Second) // past the stale limit of the new queen
 		if n := getNode(t, q.queen, h.Name); n.Status != api.StatusStopped {

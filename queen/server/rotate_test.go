@@ -44,7 +44,7 @@ func TestRotateTokensWithoutRestarts(t *testing.T) {
 	if after.AgentPID != before.AgentPID || !alive(w.PID) {
 		t.Errorf("agent pid %d → %d, worker %d alive %v: want no restarts", before.AgentPID, after.AgentPID, w.PID, alive(w.PID))
 	}
-	if got := beatWith(t, q.queen, h.Name, oldCfg.HiveToken); got != http.StatusUnauthorized {
+	if got := beatWith(t, q.queen, h.Name, oldCfg.HiveToken, 1); got != http.StatusUnauthorized {
 		t.Errorf("heartbeat with the old hive token: %d, want 401", got)
 	}
 	for tok, want := range map[string]int{oldAgentToken: http.StatusUnauthorized, newAgentToken: http.StatusOK} {
@@ -67,11 +67,11 @@ func readAgentConfig(t *testing.T, h *fleet.Host) api.AgentConfig {
 	return cfg
 }
 
-// beatWith sends an empty heartbeat for node with token and returns the
-// status.
-func beatWith(t *testing.T, q *queen, node, token string) int {
+// beatWith sends a heartbeat of process pid without workers for node with
+// token and returns the status.
+func beatWith(t *testing.T, q *queen, node, token string, pid int) int {
 	t.Helper()
-	body, _ := json.Marshal(api.HeartbeatRequest{AgentVersion: "x", PID: 1, Workers: []api.Worker{}})
+	body, _ := json.Marshal(api.HeartbeatRequest{AgentVersion: "x", PID: pid, Workers: []api.Worker{}})
 	req, _ := http.NewRequest("POST", q.url+"/v1/hives/"+node+"/heartbeat", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
