@@ -56,6 +56,18 @@ var migrations = []string{
 	ALTER TABLE hives ADD COLUMN last_install_unix   INTEGER NOT NULL DEFAULT 0;
 	UPDATE hives SET status = CASE WHEN agent_url <> '' THEN 'offline' ELSE 'reachable' END
 		WHERE status IN ('installing', 'install_failed');`,
+	// How the queen reaches the node's agent at run time: "http" (direct,
+	// the agent listens on the network; every node added before this
+	// column) or "ssh" (over the queen's pooled SSH connection).
+	`ALTER TABLE hives ADD COLUMN transport TEXT NOT NULL DEFAULT 'http' CHECK (transport IN ('http', 'ssh'));`,
+	// Client keys of the gateway: the queen keeps only their hash.
+	`CREATE TABLE client_keys (
+		name         TEXT    NOT NULL PRIMARY KEY CHECK (name <> ''),
+		key_hash     TEXT    NOT NULL UNIQUE,
+		scope        TEXT    NOT NULL DEFAULT 'gateway',
+		created_unix INTEGER NOT NULL,
+		revoked_unix INTEGER NOT NULL DEFAULT 0
+	) STRICT;`,
 }
 
 // schema returns the migration schema of the registry file.
