@@ -3,6 +3,8 @@ package hiveregistry
 import (
 	"errors"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rbee-fleet/rbee/shared/api"
@@ -100,7 +102,8 @@ func TestRetiredStatusesCannotBeSet(t *testing.T) {
 // install columns, holding rows in the retired statuses.
 func TestMigrationRetiresInstallStatuses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "beehives.db")
-	old := sqlitemigration.Schema{AppID: appID, Migrations: migrations[:len(migrations)-1]}
+	last := slices.IndexFunc(migrations, func(m string) bool { return strings.Contains(m, "last_install_result") })
+	old := sqlitemigration.Schema{AppID: appID, Migrations: migrations[:last]}
 	pool := sqlitemigration.NewPool(fileURI(path), old, sqlitemigration.Options{
 		Flags: sqlite.OpenReadWrite | sqlite.OpenCreate | sqlite.OpenWAL | sqlite.OpenURI,
 	})
