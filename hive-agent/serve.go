@@ -51,7 +51,7 @@ func (s *serveCmd) Run(ctx context.Context) error {
 	log := newLogger(s.LogLevel).With("node", cfg.NodeName, "queen", cfg.QueenURL)
 	// Listen before touching the pid file: a second agent on the same
 	// install must not clobber the first one's.
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listenAPI(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; stop what holds it (another hive-agent? see %s) or change \"listen\" in %s",
 			cfg.Listen, err, pidfile.ForConfig(s.Config), s.Config)
@@ -97,13 +97,22 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 		return err
 	}
 	dir := filepath.Dir(configPath)
+	cbAddr := ln.Addr()
+	var cbLn net.Listener
+	if isSocketPath(cfg.Listen) {
+		if cbLn, err = callbackListener(); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for worker callbacks on loopback: %w", err)
+		}
+		cbAddr = cbLn.Addr()
+	}
 	sup = supervisor.New(supervisor.Config{
 		Node:        cfg.NodeName,
 		Backends:    cfg.Backends,
 		PortMin:     cfg.WorkerPortMin,
 		PortMax:     cfg.WorkerPortMax,
 		WorkerHost:  cfg.WorkerHost,
-		CallbackURL: callbackURL(ln.Addr()),
+		CallbackURL: callbackURL(cbAddr),
 		StateFile:   filepath.Join(dir, "run", "workers.json"),
 		LogDir:      filepath.Join(dir, "logs", "workers"),
 		InstallPath: dir,
@@ -125,6 +134,11 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 	srv := httpserver.New(routes, httpserver.Limits{Logger: log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if cbLn != nil {
+		cbSrv := httpserver.New(readyOnly(routes), httpserver.Limits{Logger: log})
+		go func() { served <- cbSrv.Serve(cbLn) }()
+		defer cbSrv.Close()
+	}
 
 	beatCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

@@ -74,6 +74,10 @@ func renderNodeList(w io.Writer, l api.HiveList, now time.Time) {
 		}
 		fmt.Fprintf(w, "%s (%s)\n", clean(n.NodeName), clean(sshAddress(n)))
 		field(w, "Status", n.Status)
+		if n.Transport != "" {
+			field(w, "Transport", n.Transport)
+			field(w, "SSH connection", connectionLine(n.Connection, now))
+		}
 		field(w, "Last connected", formatUnix(n.LastConnectedUnix))
 		field(w, "Git", fmt.Sprintf("%s (%s)", n.GitRepoURL, n.GitBranch))
 		field(w, "Install path", n.InstallPath)
@@ -92,6 +96,20 @@ func renderNodeList(w io.Writer, l api.HiveList, now time.Time) {
 		}
 		field(w, "Host key", fp)
 	}
+}
+
+// connectionLine says whether the queen's pooled SSH connection is up,
+// since when, and why it is not.
+func connectionLine(c api.SSHConnection, now time.Time) string {
+	switch {
+	case c.Connected:
+		return fmt.Sprintf("connected since %s (%s)", formatUnix(c.SinceUnix), formatAgo(now.Sub(time.Unix(c.SinceUnix, 0))))
+	case c.SinceUnix == 0:
+		return "not connected (none since the queen started)"
+	case c.LastError != "":
+		return fmt.Sprintf("down since %s: %s", formatUnix(c.SinceUnix), c.LastError)
+	}
+	return "down since " + formatUnix(c.SinceUnix)
 }
 
 // renderPreflight writes the human form of a preflight report.

@@ -65,6 +65,10 @@ func renderHiveStatus(w io.Writer, st api.HiveStatus, now time.Time) {
 	fmt.Fprintf(w, "Hive %s:\n", clean(st.Node))
 	field(w, "Status", st.Status)
 	field(w, "Agent URL", orUnknown(st.AgentURL))
+	if st.Transport != "" {
+		field(w, "Transport", st.Transport)
+		field(w, "SSH connection", connectionLine(st.Connection, now))
+	}
 	field(w, "Agent version", orUnknown(api.ShortCommit(st.AgentVersion)))
 	field(w, "Installed commit", orUnknown(api.ShortCommit(st.InstalledCommit)))
 	pid := "unknown"

@@ -27,6 +27,7 @@ type addNodeCmd struct {
 	AgentPort          int           `name:"agent-port" default:"7835" help:"Port the hive agent listens on."`
 	HostKeyFingerprint string        `name:"host-key-fingerprint" placeholder:"SHA256:…" help:"Host key the node must present (default: trust on first use)."`
 	ConnectTimeout     time.Duration `name:"connect-timeout" default:"10s" help:"Bound of each SSH connect attempt (TCP and handshake)."`
+	Transport          string        `name:"transport" placeholder:"ssh|http" help:"How the queen reaches the agent at run time: ssh (the default: over its SSH connection; only port 22 open) or http (direct; the agent and workers listen on the network)."`
 }
 
 // Run checks the flags and the key locally, then streams the queen's SSH
@@ -70,6 +71,7 @@ func (c *addNodeCmd) request() (api.AddNodeRequest, error) {
 		AgentPort:          c.AgentPort,
 		HostKeyFingerprint: c.HostKeyFingerprint,
 		ConnectTimeoutMS:   c.ConnectTimeout.Milliseconds(),
+		Transport:          c.Transport,
 	}
 	if err := req.Validate(); err != nil {
 		return api.AddNodeRequest{}, invalidFlags("add-node", err)

@@ -22,6 +22,7 @@ type updateNodeCmd struct {
 	HostKeyFingerprint *string        `name:"host-key-fingerprint" placeholder:"SHA256:…" help:"Host key the node must present when SSH is re-validated."`
 	ConnectTimeout     *time.Duration `name:"connect-timeout" placeholder:"DURATION" help:"Bound of each SSH connect attempt of the re-validation (default 10s)."`
 	ResetHostKey       bool           `name:"reset-host-key" help:"Forget the pinned host key; the next connection pins the one the node presents."`
+	Transport          *string        `name:"transport" placeholder:"ssh|http" help:"New transport (ssh or http); the agent follows at the next install."`
 }
 
 // Run checks the flags locally, then streams the queen's update (with SSH
@@ -61,6 +62,7 @@ func (c *updateNodeCmd) request() (api.UpdateNodeRequest, error) {
 		AgentPort:          c.AgentPort,
 		HostKeyFingerprint: c.HostKeyFingerprint,
 		ResetHostKey:       c.ResetHostKey,
+		Transport:          c.Transport,
 	}
 	if c.SSHKey != nil {
 		key, err := checkSSHKey(*c.SSHKey)

@@ -12,9 +12,10 @@ import (
 // workers. Like the setup commands, they are clients of a running queen
 // (`queen serve`), which forwards spawn and stop to the node's agent.
 type workersCmd struct {
-	List  workersListCmd  `cmd:"" help:"List the workers the queen knows, optionally filtered."`
-	Spawn workersSpawnCmd `cmd:"" help:"Start a worker on a node and wait until it is ready."`
-	Stop  workersStopCmd  `cmd:"" help:"Stop a worker and wait until its process is gone."`
+	List    workersListCmd    `cmd:"" help:"List the workers the queen knows, optionally filtered."`
+	Spawn   workersSpawnCmd   `cmd:"" help:"Start a worker on a node and wait until it is ready."`
+	Stop    workersStopCmd    `cmd:"" help:"Stop a worker and wait until its process is gone."`
+	Forward workersForwardCmd `cmd:"" help:"Serve a local port that forwards to a worker's port through the queen (like kubectl port-forward)."`
 }
 
 // ProvideSession gives the workers commands' Run methods the same *session

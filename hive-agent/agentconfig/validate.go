@@ -31,9 +31,9 @@ func ApplyDefaults(cfg *api.AgentConfig) {
 // Rules of the config fields, one per rule.
 const (
 	ruleRequired  = "is required"
-	ruleQueenURL  = "must be an http:// or https:// URL with a host, e.g. http://10.0.0.1:7833"
+	ruleQueenURL  = "must be an http:// or https:// URL with a host, e.g. http://10.0.0.1:7833, or unix:// and an absolute socket path"
 	ruleToken     = "must not contain spaces or control characters"
-	ruleListen    = "must be host:port with a port of 1–65535, e.g. 0.0.0.0:7835"
+	ruleListen    = "must be host:port with a port of 1–65535, e.g. 0.0.0.0:7835, or an absolute socket path"
 	rulePort      = "must be 1–65535"
 	rulePortOrder = "must not be above worker_port_max"
 )
@@ -201,6 +201,12 @@ func checkQueenURL(raw string) *api.FieldError {
 	if raw == "" {
 		return &api.FieldError{Field: "queen_url", Rule: ruleQueenURL}
 	}
+	if p, ok := strings.CutPrefix(raw, "unix://"); ok {
+		if !strings.HasPrefix(p, "/") {
+			return &api.FieldError{Field: "queen_url", Value: raw, Rule: ruleQueenURL}
+		}
+		return nil
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return &api.FieldError{Field: "queen_url", Rule: ruleQueenURL}
@@ -225,6 +231,9 @@ func checkToken(token string) *api.FieldError {
 }
 
 func checkListen(addr string) *api.FieldError {
+	if strings.HasPrefix(addr, "/") {
+		return nil // a Unix socket
+	}
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return &api.FieldError{Field: "listen", Value: addr, Rule: ruleListen}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"time"
 
@@ -30,6 +31,21 @@ func newClient(log *slog.Logger) *retryablehttp.Client {
 	c.CheckRetry = checkRetry
 	c.Logger = retryLogger{log: log}
 	return c
+}
+
+// unixTransport sends every request to the socket at path, whatever the
+// URL's host: the queen's remote forward under the ssh transport. A
+// missing socket (the queen's connection is down) fails the dial at once;
+// nothing is buffered.
+func unixTransport(path string) *http.Transport {
+	var d net.Dialer
+	return &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConns:    2,
+		IdleConnTimeout: 30 * time.Second,
+	}
 }
 
 // checkRetry retries network errors (as retryablehttp's default policy

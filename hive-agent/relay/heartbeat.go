@@ -28,7 +28,9 @@ const maxAnswer = 1 << 20
 
 // Config says where and as whom the agent beats.
 type Config struct {
-	// QueenURL is the queen's base URL, e.g. http://10.0.0.1:7833.
+	// QueenURL is the queen's base URL, e.g. http://10.0.0.1:7833, or
+	// unix:///path/queen.sock: the queen's remote forward on this node
+	// (the ssh transport), which only this node's user may open.
 	QueenURL string
 	// NodeName is this node's name in the queen's registry.
 	NodeName string
@@ -64,9 +66,14 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 	if _, err := json.Marshal(cfg.Beat); err != nil {
 		return nil, fmt.Errorf("encode heartbeat: %w", err)
 	}
+	client := newClient(log)
 	base := strings.TrimRight(cfg.QueenURL, "/")
+	if sock, ok := strings.CutPrefix(base, "unix://"); ok {
+		client.HTTPClient.Transport = unixTransport(sock)
+		base = "http://queen"
+	}
 	h := &Relay{
-		client:   newClient(log),
+		client:   client,
 		base:     base,
 		url:      base + "/v1/hives/" + url.PathEscape(cfg.NodeName) + "/heartbeat",
 		beat:     cfg.Beat,

@@ -13,7 +13,7 @@ import (
 const insertSQL = `INSERT INTO hives (` + nodeColumns + `)
 VALUES (:node_name, :ssh_host, :ssh_port, :ssh_user, :ssh_key_path, :git_repo_url,
 	:git_branch, :install_path, :agent_port, :status, :host_key, NULLIF(:last_connected_unix, 0),
-	:installed_commit, :agent_url, :agent_version, :created_unix, :updated_unix)
+	:installed_commit, :agent_url, :agent_version, :created_unix, :updated_unix, :transport)
 ON CONFLICT (node_name) DO NOTHING;`
 
 // Add registers a new node. CreatedUnix and UpdatedUnix default to now and
@@ -47,6 +47,9 @@ func (r *Registry) stamped(n api.Node) api.Node {
 	}
 	if n.UpdatedUnix == 0 {
 		n.UpdatedUnix = n.CreatedUnix
+	}
+	if n.Transport == "" {
+		n.Transport = api.DefaultTransport
 	}
 	return n
 }

@@ -20,7 +20,7 @@ func TestAddGetRoundTrip(t *testing.T) {
 		{name: "every field set", node: sampleNode(t, "gpu-1")},
 		{name: "optional fields empty", node: api.Node{
 			NodeName: "cpu.box", SSHHost: "cpu-box", SSHPort: 22, GitRepoURL: "file:///srv/git/rbee.git",
-			GitBranch: "main", InstallPath: "/opt/rbee", AgentPort: 7835, Status: api.StatusReachable,
+			GitBranch: "main", InstallPath: "/opt/rbee", AgentPort: 7835, Status: api.StatusReachable, Transport: api.TransportSSH,
 			CreatedUnix: 1_759_000_000, UpdatedUnix: 1_759_000_000,
 		}},
 	}

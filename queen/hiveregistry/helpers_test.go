@@ -35,7 +35,7 @@ func sampleNode(t testing.TB, name string) api.Node {
 	return api.Node{
 		NodeName: name, SSHHost: "10.0.0.7", SSHPort: 2222, SSHUser: "vince",
 		SSHKeyPath: "/home/vince/My Keys/id_ed25519", GitRepoURL: "git@github.com:rbee-fleet/rbee.git",
-		GitBranch: "feature/ssh-retry", InstallPath: "~/rbee fleet", AgentPort: 9000,
+		GitBranch: "feature/ssh-retry", InstallPath: "~/rbee fleet", AgentPort: 9000, Transport: api.TransportSSH,
 		Status: api.StatusOnline, HostKey: key, HostKeyFingerprint: fingerprint(key),
 		LastConnectedUnix: 1_760_000_100, InstalledCommit: "9e2061e0c1d2a3b4",
 		AgentURL: "http://10.0.0.7:9000", AgentVersion: "9e2061e0c1d2",

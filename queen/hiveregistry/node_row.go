@@ -9,7 +9,7 @@ import (
 // deliberately not among them.
 const nodeColumns = `node_name, ssh_host, ssh_port, ssh_user, ssh_key_path, git_repo_url,
 	git_branch, install_path, agent_port, status, host_key, last_connected_unix,
-	installed_commit, agent_url, agent_version, created_unix, updated_unix`
+	installed_commit, agent_url, agent_version, created_unix, updated_unix, transport`
 
 // installColumns hold the last install's record (api.InstallRecord). They
 // are not in nodeColumns, which a new row is inserted with: a node is added
@@ -42,6 +42,7 @@ func scanNode(stmt *sqlite.Stmt) api.Node {
 		CreatedUnix:       stmt.GetInt64("created_unix"),
 		UpdatedUnix:       stmt.GetInt64("updated_unix"),
 		LastInstall:       scanInstallRecord(stmt),
+		Transport:         stmt.GetText("transport"),
 	}
 	n.HostKeyFingerprint = fingerprint(n.HostKey)
 	return n
@@ -91,6 +92,7 @@ func nodeArgs(n api.Node) map[string]any {
 		":agent_version":       n.AgentVersion,
 		":created_unix":        n.CreatedUnix,
 		":updated_unix":        n.UpdatedUnix,
+		":transport":           n.Transport,
 	}
 }
 

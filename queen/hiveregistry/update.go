@@ -19,7 +19,8 @@ const (
 	agent_url = :agent_url, agent_version = :agent_version, created_unix = :created_unix,
 	updated_unix = :updated_unix, last_install_result = :last_install_result,
 	last_install_phase = :last_install_phase, last_install_error = :last_install_error,
-	last_install_hint = :last_install_hint, last_install_unix = :last_install_unix
+	last_install_hint = :last_install_hint, last_install_unix = :last_install_unix,
+	transport = :transport
 WHERE node_name = :node_name;`
 
 	setStatusSQL = `UPDATE hives SET status = :status,

@@ -17,7 +17,7 @@ import (
 func (j *job) start(ctx context.Context) error {
 	if j.made == "" && !j.configChanged && j.oldPID != 0 {
 		j.say(PhaseStart, "agent already running (pid %d)", j.oldPID)
-		return nil
+		return j.forward(ctx)
 	}
 	if j.oldPID != 0 {
 		j.say(PhaseStart, "🔄 restarting the agent (pid %d)", j.oldPID)
@@ -33,6 +33,9 @@ func (j *job) start(ctx context.Context) error {
 // launch starts the agent process and notes its pid, watched while the
 // first heartbeat is awaited.
 func (j *job) launch(ctx context.Context) error {
+	if err := j.forward(ctx); err != nil {
+		return err
+	}
 	j.startedAt = time.Now()
 	out, err := j.run(ctx, startScript, j.node.InstallPath)
 	if err != nil {
@@ -41,6 +44,24 @@ func (j *job) launch(ctx context.Context) error {
 	fmt.Sscan(keyValues(out)["pid"], &j.launchedPID)
 	j.restarted = true
 	return nil
+}
+
+// forward makes sure the queen's remote forward waits on the node before
+// an agent of the ssh transport starts and beats through it.
+func (j *job) forward(ctx context.Context) error {
+	if !j.sshTransport() || j.in.Forward == nil {
+		return nil
+	}
+	if err := j.in.Forward(ctx, j.node, j.client); err != nil {
+		return withHint(fmt.Sprintf("run `queen setup preflight --node %s`: the node's sshd must allow forwarding", j.node.NodeName),
+			"set up the forward the agent reaches the queen by: %w", err)
+	}
+	return nil
+}
+
+// sshTransport reports whether the node's runtime traffic rides SSH.
+func (j *job) sshTransport() bool {
+	return j.node.Transport != api.TransportHTTP
 }
 
 // exitPoll is how often the started agent's process is checked while its
@@ -146,6 +167,9 @@ func exitHint(tail, node, log string) string {
 func (j *job) record(ctx context.Context) error {
 	ep := j.client.Endpoint()
 	agentURL := "http://" + net.JoinHostPort(ep.HostName, strconv.Itoa(j.node.AgentPort))
+	if j.sshTransport() {
+		agentURL = SSHEndpoints(j.node).AgentURL()
+	}
 	now := time.Now().Unix()
 	_, err := j.in.Registry.Update(ctx, j.node.NodeName, func(n *api.Node) error {
 		n.InstalledCommit, n.AgentURL = j.installedCommit(), agentURL

@@ -38,11 +38,18 @@ func HashToken(token string) string {
 // cpu and cuda, both run by the reference worker installed at
 // <installPath>/bin/rbee-worker. Backends the config already has under
 // other names (say a llama-server template added by hand) are kept.
-func DefaultBackends(installPath string) []api.Backend {
+//
+// With bindHost set the workers bind that address only (127.0.0.1 under
+// the ssh transport), else every interface.
+func DefaultBackends(installPath, bindHost string) []api.Backend {
 	worker := path.Join(installPath, "bin", "rbee-worker")
 	argv := func() []string {
-		return []string{worker, "--worker-id", "{worker_id}", "--model-ref", "{model_ref}",
+		a := []string{worker, "--worker-id", "{worker_id}", "--model-ref", "{model_ref}",
 			"--backend", "{backend}", "--device", "{device}", "--port", "{port}", "--callback-url", "{callback_url}"}
+		if bindHost != "" {
+			a = append(a, "--host", bindHost)
+		}
+		return a
 	}
 	return []api.Backend{
 		{Name: api.BackendCPU, Command: argv()},
@@ -53,7 +60,13 @@ func DefaultBackends(installPath string) []api.Backend {
 // desiredConfig is the config the node should have, given the one it has
 // (zero when none); its tokens are left to writeConfig.
 func (j *job) desiredConfig(have api.AgentConfig) api.AgentConfig {
-	backends := DefaultBackends(j.node.InstallPath)
+	bind, queenURL := "", j.in.QueenURL
+	listen, workerHost := "0.0.0.0:"+strconv.Itoa(j.node.AgentPort), j.client.Endpoint().HostName
+	if j.sshTransport() {
+		e := SSHEndpoints(j.node)
+		bind, queenURL, listen, workerHost = "127.0.0.1", e.QueenURL(), e.Listen(), "127.0.0.1"
+	}
+	backends := DefaultBackends(j.node.InstallPath, bind)
 	for _, b := range have.Backends {
 		if !slices.ContainsFunc(backends, func(d api.Backend) bool { return d.Name == b.Name }) {
 			backends = append(backends, b)
@@ -61,12 +74,12 @@ func (j *job) desiredConfig(have api.AgentConfig) api.AgentConfig {
 	}
 	return api.AgentConfig{
 		NodeName:      j.node.NodeName,
-		QueenURL:      j.in.QueenURL,
-		Listen:        "0.0.0.0:" + strconv.Itoa(j.node.AgentPort),
+		QueenURL:      queenURL,
+		Listen:        listen,
 		WorkerPortMin: orDefault(have.WorkerPortMin, api.DefaultWorkerPortMin),
 		WorkerPortMax: orDefault(have.WorkerPortMax, api.DefaultWorkerPortMax),
 		Backends:      backends,
-		WorkerHost:    j.client.Endpoint().HostName,
+		WorkerHost:    workerHost,
 		// Kept as the operator set it by hand.
 		WorkerStopGraceMS: have.WorkerStopGraceMS,
 	}

@@ -28,6 +28,13 @@ type Heartbeats interface {
 	Await(ctx context.Context, node string, since time.Time, notPID int) (api.HeartbeatRequest, error)
 }
 
+// Conns hands out the nodes' long-lived SSH connections (the queen's
+// sshpool.Pool). A connection it gives belongs to it: install never closes
+// it.
+type Conns interface {
+	Get(ctx context.Context, n api.Node, onAttempt func(attempt, total int, err error, next time.Duration)) (*provision.Client, error)
+}
+
 // Reporter receives progress: a phase's start (elapsed 0) and end lines.
 type Reporter func(level, phase, msg string, elapsed time.Duration)
 
@@ -44,6 +51,14 @@ type Installer struct {
 	Retry provision.RetryPolicy
 	// Dial are the SSH dial options (logger, handshake counter, keepalive).
 	Dial provision.DialOptions
+	// Conns, when set, gives every operation the node's pooled SSH
+	// connection instead of a connection of its own (Retry and Dial are
+	// then the pool's business).
+	Conns Conns
+	// Forward, when set, makes sure the queen's remote forward to itself
+	// listens on the node (ssh transport): install and hive start call it
+	// before they start the agent, with the operation's connection.
+	Forward func(ctx context.Context, n api.Node, c *provision.Client) error
 	// HeartbeatTimeout bounds the wait for a started agent's first
 	// heartbeat; 0 means 60 s.
 	HeartbeatTimeout time.Duration

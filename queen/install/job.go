@@ -20,6 +20,7 @@ type job struct {
 	report Reporter
 
 	client *provision.Client
+	pooled bool              // client belongs to in.Conns
 	facts  map[string]string // from the probe
 	commit string            // HEAD of the checkout, full
 	made   string            // "build" or "upload" when a new binary was made
@@ -57,7 +58,7 @@ func (j *job) upToDate() bool {
 }
 
 func (j *job) close() {
-	if j.client != nil {
+	if j.client != nil && !j.pooled {
 		j.client.Close()
 	}
 }
@@ -78,6 +79,14 @@ func (j *job) connect(ctx context.Context) error {
 			j.report(api.LevelWarn, PhaseConnect, fmt.Sprintf("⏳ attempt %d/%d failed: %v (retrying in %v)",
 				attempt, total, err, next.Round(time.Millisecond)), 0)
 		}
+	}
+	if j.in.Conns != nil {
+		c, err := j.in.Conns.Get(ctx, j.node, policy.OnAttempt)
+		if err != nil {
+			return err
+		}
+		j.client, j.pooled = c, true
+		return nil
 	}
 	c, err := provision.DialWithRetry(ctx, target, policy, j.in.Dial)
 	if err != nil {
@@ -146,6 +155,13 @@ func (j *job) probe(ctx context.Context) error {
 	if need := minFreeKiB[j.method]; free < need {
 		return withHint("free some space on the node or pick another install path",
 			"only %d MiB free at %s; a %s install needs %d MiB", free>>10, j.node.InstallPath, j.method, need>>10)
+	}
+	if j.sshTransport() {
+		if problems := CheckForwarding(ctx, j.client); len(problems) > 0 {
+			return forwardingError(j.node.NodeName, problems)
+		}
+	} else if problem := CheckDirectPort(ctx, j.client.Endpoint().HostName, j.node.AgentPort); problem != "" {
+		return directPortError(j.node.NodeName, problem)
 	}
 	return j.checkInstallPath()
 }

@@ -66,7 +66,7 @@ func (in *Installer) Start(ctx context.Context, n api.Node, report Reporter) err
 			fmt.Sscan(state["pid"], &j.oldPID)
 			if j.oldPID != 0 {
 				j.say(PhaseStart, "agent already running (pid %d)", j.oldPID)
-				return nil
+				return j.forward(ctx)
 			}
 			j.say(PhaseStart, "🚀 starting the agent")
 			return j.launch(ctx)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -51,7 +52,12 @@ func (s *Server) addNode(w http.ResponseWriter, r *http.Request) {
 		p.fail(sshFailure(err, req.Name, false))
 		return
 	}
-	defer c.Close()
+	pooled := false
+	defer func() {
+		if !pooled {
+			c.Close()
+		}
+	}()
 	ep := c.Endpoint()
 	n.SSHPort, n.SSHUser, n.SSHKeyPath = ep.Port, ep.User, ep.KeyPath
 	n.InstallPath, n.HostKey = installPath, c.HostKey()
@@ -68,6 +74,9 @@ func (s *Server) addNode(w http.ResponseWriter, r *http.Request) {
 		s.failSave(p, req.Name, err)
 		return
 	}
+	s.pool.Put(saved, c) // the next operation on the node rides this connection
+	pooled = true
+	saved.Connection = s.connection(saved.NodeName)
 	p.succeed(http.StatusCreated, fmt.Sprintf("✅ SSH connection successful! Node '%s' saved to registry", req.Name), saved)
 }
 
@@ -75,7 +84,7 @@ func nodeOf(req api.AddNodeRequest) api.Node {
 	return api.Node{
 		NodeName: req.Name, SSHHost: req.SSHHost, SSHPort: req.SSHPort, SSHUser: req.SSHUser,
 		SSHKeyPath: req.SSHKeyPath, GitRepoURL: req.GitRepoURL, GitBranch: req.GitBranch,
-		InstallPath: req.InstallPath, AgentPort: req.AgentPort,
+		InstallPath: req.InstallPath, AgentPort: req.AgentPort, Transport: cmp.Or(req.Transport, api.DefaultTransport),
 	}
 }
 

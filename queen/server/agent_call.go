@@ -23,7 +23,8 @@ var agentDialDelays = []time.Duration{200 * time.Millisecond, 400 * time.Millise
 // agent is how the queen reaches one node's agent.
 type agent struct {
 	node  string
-	url   string
+	url   string // the base of requests
+	shown string // the agent URL the registry has, for messages
 	token string
 	http  *http.Client
 }
@@ -93,16 +94,16 @@ func agentFailure(a agent, what string, err error) api.ErrorDetail {
 	switch {
 	case errors.Is(err, errAgentBadAnswer):
 		return api.ErrorDetail{Code: api.CodeAgentBadResponse,
-			Message: fmt.Sprintf("invalid response from the agent of %s at %s to the %s: %v", a.node, a.url, what, cause),
+			Message: fmt.Sprintf("invalid response from the agent of %s at %s to the %s: %v", a.node, a.shown, what, cause),
 			Hint:    restartAgentHint(a.node)}
 	case errors.Is(err, errAgentNoAnswer):
 		return api.ErrorDetail{Code: api.CodeAgentUnreachable,
-			Message: fmt.Sprintf("sent the %s to the agent of %s at %s but got no answer: %v", what, a.node, a.url, cause),
+			Message: fmt.Sprintf("sent the %s to the agent of %s at %s but got no answer: %v", what, a.node, a.shown, cause),
 			Hint: fmt.Sprintf("the agent may have acted on it: check `queen workers list --node %s` before you try again, "+
 				"and `queen hive status --node %s`", a.node, a.node)}
 	}
 	return api.ErrorDetail{Code: api.CodeAgentUnreachable,
-		Message: fmt.Sprintf("cannot reach the agent of %s at %s (%d attempt(s)): %v", a.node, a.url, attempts, cause),
+		Message: fmt.Sprintf("cannot reach the agent of %s at %s (%d attempt(s)): %v", a.node, a.shown, attempts, cause),
 		Hint: fmt.Sprintf("check `queen hive status --node %s`; if the agent is not running, start it with "+
 			"`queen hive start --node %s`", a.node, a.node)}
 }

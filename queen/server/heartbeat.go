@@ -268,11 +268,12 @@ func beatMakesOnline(n api.Node) bool {
 	return false
 }
 
-// Run marks hives offline when their heartbeats stop for StaleAfter, until
-// ctx ends. Hives online when the queen starts get StaleAfter from then;
+// Run marks hives offline when their heartbeats stop for StaleAfter, and
+// runs the gateway (its routing table and idle timeout), until ctx ends. Hives online when the queen starts get StaleAfter from then;
 // only online hives go offline, so a stopped hive stays stopped across
 // restarts until a beat shows its agent again.
 func (s *Server) Run(ctx context.Context) {
+	go s.gateway.Run(ctx)
 	now := s.cfg.Now()
 	if nodes, err := s.cfg.Registry.List(ctx); err == nil {
 		for _, n := range nodes {
@@ -281,6 +282,9 @@ func (s *Server) Run(ctx context.Context) {
 			}
 		}
 	}
+	s.keepInstalled(ctx)
+	defer s.forwards.closeAll()
+	defer s.pool.Close()
 	tick := time.NewTicker(min(s.cfg.StaleAfter/4, time.Second))
 	defer tick.Stop()
 	for {

@@ -86,7 +86,8 @@ func stubAgent(t *testing.T, code int, body string) string {
 func addStubNode(t *testing.T, q *queen, name, agentURL string) {
 	t.Helper()
 	n := api.Node{NodeName: name, SSHHost: "127.0.0.1", SSHPort: 22, GitRepoURL: "https://example.org/rbee.git",
-		GitBranch: "main", InstallPath: "/opt/rbee", AgentPort: 7835, Status: api.StatusOnline}
+		GitBranch: "main", InstallPath: "/opt/rbee", AgentPort: 7835, Status: api.StatusOnline,
+		Transport: api.TransportHTTP} // a stub agent on loopback HTTP
 	if agentURL != "" {
 		n.AgentURL, n.InstalledCommit, n.AgentVersion = agentURL, installedCommit, installedCommit
 	}

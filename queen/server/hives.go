@@ -19,12 +19,16 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 	if nodes == nil {
 		nodes = []api.Node{}
 	}
+	for i := range nodes {
+		nodes[i].Connection = s.connection(nodes[i].NodeName)
+	}
 	writeJSON(w, http.StatusOK, api.HiveList{Nodes: nodes})
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	n, ok := s.lookup(w, r)
 	if ok {
+		n.Connection = s.connection(n.NodeName)
 		writeJSON(w, http.StatusOK, n)
 	}
 }
@@ -96,6 +100,8 @@ func (s *Server) forgetNode(w http.ResponseWriter, r *http.Request, name string)
 	}
 	s.tokens.forget(name)
 	s.beats.forget(name)
+	s.forwards.drop(name)
+	s.pool.Remove(name)
 	if gone := s.workers.RemoveNode(name); gone > 0 {
 		s.log.Info("workers of the removed node forgotten", "node", name, "workers", gone)
 	}

@@ -36,17 +36,17 @@ func BenchmarkInstall(b *testing.B) {
 				b.StopTimer()
 				resetHosts(b, q, f, goCache)
 				b.StartTimer()
-				benchInstall(b, q, "build", parallel)
+				benchInstall(b, q, api.InstallRequest{All: true, Method: "build", Parallel: parallel})
 			}
 		})
 		// After an install (untimed, by upload: it needs no cold build when
 		// this runs alone), a re-run with nothing to do.
 		b.Run(fmt.Sprintf("rerun/parallel-%d", parallel), func(b *testing.B) {
 			b.StopTimer()
-			benchInstall(b, q, "upload", parallel)
+			benchInstall(b, q, api.InstallRequest{All: true, Method: "upload", Parallel: parallel})
 			b.StartTimer()
 			for range b.N {
-				rep := benchInstall(b, q, "upload", parallel)
+				rep := benchInstall(b, q, api.InstallRequest{All: true, Method: "upload", Parallel: parallel})
 				requireResults(b, rep, api.ResultUpToDate)
 			}
 		})
@@ -55,7 +55,7 @@ func BenchmarkInstall(b *testing.B) {
 				b.StopTimer()
 				resetHosts(b, q, f, goCache)
 				b.StartTimer()
-				benchInstall(b, q, "upload", parallel)
+				benchInstall(b, q, api.InstallRequest{All: true, Method: "upload", Parallel: parallel})
 			}
 		})
 	}
@@ -69,10 +69,12 @@ func BenchmarkInstall(b *testing.B) {
 	})
 }
 
-func benchInstall(b *testing.B, q *queen, method string, parallel int) api.InstallReport {
+// benchInstall runs the install req and reports the SSH handshakes it
+// made per node (0 when every node's pooled connection was up).
+func benchInstall(b *testing.B, q *queen, req api.InstallRequest) api.InstallReport {
 	b.Helper()
 	before := handshakeCount(b, q)
-	rep, _ := installNodes(b, q, api.InstallRequest{All: true, Method: method, Parallel: parallel})
+	rep, _ := installNodes(b, q, req)
 	for _, r := range rep.Results {
 		if r.Result == api.ResultFailed {
 			b.Fatalf("%s: %+v", r.Node, r.Error)

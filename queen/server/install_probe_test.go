@@ -12,6 +12,7 @@ import (
 
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/testenv/fleet"
+	"github.com/rbee-fleet/rbee/testenv/require"
 )
 
 // TestInstallProbeRefusals checks that install refuses in the probe phase,
@@ -43,6 +44,9 @@ func TestInstallProbeRefusals(t *testing.T) {
 			if err := f.SetSessionEnv(t.Context(), h, "PATH="+toolDir(t, tt.tools)); err != nil {
 				t.Fatal(err)
 			}
+			// sshd applies the session environment per connection: a
+			// preflight replaces the pooled connection with a fresh one.
+			q.stream(t, "POST", "/v1/hives/probe-1/preflight", nil)
 			rep, _ := installNodes(t, q, api.InstallRequest{Nodes: []string{"probe-1"}, Method: tt.method})
 			r := rep.Results[0]
 			if r.Result != api.ResultFailed || r.Phase != "probe" || r.Error == nil ||
@@ -111,9 +115,7 @@ func toolDir(t *testing.T, tools []string) string {
 // test ends.
 func mountSmallFS(t *testing.T, h *fleet.Host, dir string) {
 	t.Helper()
-	if _, err := exec.LookPath("nsenter"); err != nil {
-		t.Skip("skipping: nsenter not found; install util-linux")
-	}
+	require.Binary(t, "nsenter", "install it with: apt-get install util-linux")
 	in := func(args ...string) *exec.Cmd {
 		return exec.Command("nsenter", append([]string{"--target", strconv.Itoa(h.SSHD.Pid), "--mount", "--"}, args...)...)
 	}
@@ -121,7 +123,7 @@ func mountSmallFS(t *testing.T, h *fleet.Host, dir string) {
 		t.Fatalf("mkdir: %v: %s", err, out)
 	}
 	if out, err := in("mount", "-t", "tmpfs", "-o", "size=16m", "rbee-small", dir).CombinedOutput(); err != nil {
-		t.Skipf("skipping: cannot mount a tmpfs (%v: %s)", err, out)
+		require.Missing(t, fmt.Sprintf("a tmpfs mount (%v: %s)", err, out), "run the tests as root, with CAP_SYS_ADMIN")
 	}
 	t.Cleanup(func() {
 		if out, err := in("umount", dir).CombinedOutput(); err != nil {

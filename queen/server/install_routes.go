@@ -29,6 +29,7 @@ func (s *Server) installer() *install.Installer {
 		QueenURL: s.cfg.QueenURL, AgentBinary: s.cfg.AgentBinary, Retry: s.cfg.Retry,
 		Dial:             provision.DialOptions{Logger: s.log, OnHandshake: func(provision.Endpoint) { s.handshakes.Add(1) }},
 		HeartbeatTimeout: s.cfg.HeartbeatTimeout,
+		Conns:            s.pool, Forward: s.ensureForward,
 	}
 }
 
@@ -66,9 +67,9 @@ func (s *Server) runInstall(w http.ResponseWriter, r *http.Request, req api.Inst
 	if !ok {
 		return
 	}
-	if s.cfg.QueenURL == "" {
+	if s.cfg.QueenURL == "" && slices.ContainsFunc(nodes, func(n api.Node) bool { return n.Transport == api.TransportHTTP }) {
 		writeError(w, http.StatusConflict, api.ErrorDetail{Code: api.CodeInvalidField,
-			Message: "the queen does not know the URL agents reach it at",
+			Message: "the queen does not know the URL agents of the http transport reach it at",
 			Hint:    "restart it with `queen serve --advertise-url http://ADDRESS:PORT`"})
 		return
 	}
@@ -152,12 +153,15 @@ func (s *Server) installNode(ctx context.Context, in *install.Installer, n api.N
 				Hint: "wait for it to finish, then run install again"}}
 	}
 	defer release()
+	s.phases.begin(n.NodeName)
 	res := in.Install(ctx, n, method, func(level, phase, msg string, elapsed time.Duration) {
+		s.phases.report(n.NodeName, phase, elapsed)
 		p.nodeEvent(n.NodeName, level, phase, msg, elapsed)
 	})
 	if res.Error != nil {
 		p.nodeEvent(n.NodeName, api.LevelError, res.Phase, "❌ "+firstLine(res.Error.Message), 0)
 	}
+	s.phases.end(n.NodeName, res.Result, res.Phase)
 	s.recordInstall(ctx, res)
 	return res
 }
@@ -186,6 +190,7 @@ func (s *Server) uninstall(w http.ResponseWriter, r *http.Request) {
 		if err := in.Uninstall(ctx, n, req.KeepSource, report); err != nil {
 			return "", err
 		}
+		s.forwards.drop(n.NodeName)
 		s.agentStopped(n.NodeName)
 		return "✅ done", nil
 	})
@@ -269,9 +274,10 @@ func (s *Server) status(ctx context.Context, name string) api.HiveStatus {
 	if b, ok := s.beats.last(name); ok && b.req.PID != 0 {
 		st.AgentPID, st.LastHeartbeatUnix = b.req.PID, b.at.Unix()
 	}
+	st.Transport, st.Connection = n.Transport, s.connection(name)
 	h := health{verdict: api.HealthUnreachable, reason: "no agent installed"}
 	if n.AgentURL != "" {
-		h = checkHealth(ctx, n)
+		h = checkHealth(ctx, s.agentClient(n), n)
 	}
 	st.Health, st.HealthError, st.RunningVersion = h.verdict, h.reason, h.version
 	st.Healthy = h.verdict == api.HealthHealthy
@@ -290,14 +296,14 @@ const maxHealthBody = 64 << 10
 
 // checkHealth asks the agent's /v1/health with a short timeout and judges
 // the answer against what install recorded of n.
-func checkHealth(ctx context.Context, n api.Node) health {
+func checkHealth(ctx context.Context, client *http.Client, n api.Node) health {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.AgentURL+"/v1/health", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, agentBase(n)+"/v1/health", nil)
 	if err != nil {
 		return health{verdict: api.HealthUnreachable, reason: err.Error()}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return health{verdict: api.HealthUnreachable, reason: err.Error()}
 	}

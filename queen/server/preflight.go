@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/provision"
+	"github.com/rbee-fleet/rbee/queen/install"
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
@@ -37,7 +38,13 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	p := s.newProgress(w, r, n.NodeName)
 	p.begin()
 	start := s.cfg.Now()
+	// A fresh connection, not the pooled one: preflight checks the path to
+	// the node as it is now (a host key changed since the pool connected
+	// shows here). It then replaces the pooled connection.
 	c, err := s.connect(ctx, targetOf(n, 0), p)
+	if err == nil {
+		s.pool.Put(n, c)
+	}
 	if err != nil {
 		if errors.Is(err, provision.ErrNetwork) {
 			_ = s.cfg.Registry.SetStatus(ctx, n.NodeName, api.StatusUnreachable, nil)
@@ -45,13 +52,23 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 		p.fail(sshFailure(err, n.NodeName, n.HostKey != ""))
 		return
 	}
-	defer c.Close()
 	report := api.PreflightReport{Node: n.NodeName, SSHOK: true, InstallPath: n.InstallPath,
 		ConnectMS: s.cfg.Now().Sub(start).Milliseconds()}
 	p.event(api.LevelInfo, "connect", fmt.Sprintf("SSH connection OK (%d ms)", report.ConnectMS), 0, 0)
 	if err := s.probe(ctx, c, &report, p); err != nil {
 		p.fail(sshFailure(&commandError{err}, n.NodeName, true))
 		return
+	}
+	if n.Transport != api.TransportHTTP {
+		forwarding := install.CheckForwarding(ctx, c)
+		report.Problems = append(report.Problems, forwarding...)
+		if len(forwarding) > 0 {
+			report.Problems = append(report.Problems, strings.ReplaceAll(install.SSHDConfigHint, "NODE", n.NodeName))
+		} else {
+			p.event(api.LevelInfo, "probe", "SSH forwarding OK (the ssh transport can work)", 0, 0)
+		}
+	} else if problem := install.CheckDirectPort(ctx, c.Endpoint().HostName, n.AgentPort); problem != "" {
+		report.Problems = append(report.Problems, problem)
 	}
 	s.recordContact(ctx, n)
 	p.succeed(http.StatusOK, preflightSummary(n.NodeName, len(report.Problems)), report)

@@ -19,7 +19,12 @@ func TestRotateTokensWithoutRestarts(t *testing.T) {
 	f := fleet.New(t, fleet.Options{Mode: fleet.Loopback, Hosts: 1, Prefix: "rot"})
 	h := f.Hosts[0]
 	q := startWorkerQueen(t, "127.0.0.1")
-	addNodes(t, q.queen, f)
+	// Direct HTTP, so the test can call the agent with either token itself.
+	req := addRequest(f, h, h.Name)
+	req.AgentPort, req.Transport = h.AgentPort, api.TransportHTTP
+	if st := q.call(t, "POST", "/v1/hives", req, nil); st != http.StatusCreated {
+		t.Fatalf("add %s: status %d", h.Name, st)
+	}
 	rep, _ := installNodes(t, q.queen, api.InstallRequest{All: true, Method: "upload"})
 	requireResults(t, rep, api.ResultInstalled)
 	w := q.mustSpawn(t, api.SpawnWorkerRequest{Node: h.Name, ModelRef: "hf:test/rotate"})

@@ -38,6 +38,7 @@ func (s *Server) connect(ctx context.Context, t sshTarget, p *progress) (*provis
 	p.event(api.LevelInfo, "connect", "🔌 Testing SSH connection to "+where, 0, 0)
 	policy := s.cfg.Retry
 	policy.OnAttempt = func(attempt, total int, err error, next time.Duration) {
+		s.prom.SSHDialError()
 		if !provision.Retryable(err) {
 			return // not an attempt of a retry: the final error says it all
 		}
@@ -53,6 +54,27 @@ func (s *Server) connect(ctx context.Context, t sshTarget, p *progress) (*provis
 	}
 	opts := provision.DialOptions{Logger: s.log, OnHandshake: func(provision.Endpoint) { s.handshakes.Add(1) }}
 	return provision.DialWithRetry(ctx, target, policy, opts)
+}
+
+// pooled returns node n's pooled SSH connection, dialling it with the
+// retry policy when it is down and reporting every attempt as connect
+// does. The connection belongs to the pool: never close it.
+func (s *Server) pooled(ctx context.Context, n api.Node, p *progress) (*provision.Client, error) {
+	st := s.pool.Status(n.NodeName)
+	if !st.Connected {
+		p.event(api.LevelInfo, "connect", "🔌 Testing SSH connection to "+n.SSHHost, 0, 0)
+	}
+	return s.pool.Get(ctx, n, func(attempt, total int, err error, next time.Duration) {
+		s.prom.SSHDialError()
+		if !provision.Retryable(err) {
+			return
+		}
+		msg := fmt.Sprintf("⏳ Attempt %d/%d failed: %v", attempt, total, err)
+		if next > 0 {
+			msg += fmt.Sprintf(" (retrying in %v)", next.Round(time.Millisecond))
+		}
+		p.event(api.LevelWarn, "connect", msg, attempt, total)
+	})
 }
 
 // testCommand runs `echo 'connection test'` and checks its answer.

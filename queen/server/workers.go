@@ -259,5 +259,5 @@ func (s *Server) agentOf(w http.ResponseWriter, r *http.Request, node string) (a
 			Message: "the agent of " + node + " is not online (status " + n.Status + ")", Hint: hint})
 		return agent{}, false
 	}
-	return agent{node: node, url: strings.TrimRight(n.AgentURL, "/"), token: token, http: s.agentHTTP}, true
+	return agent{node: node, url: strings.TrimRight(agentBase(n), "/"), shown: n.AgentURL, token: token, http: s.agentClient(n)}, true
 }

@@ -325,9 +325,14 @@ func TestWorkersOnLoopbackFleet(t *testing.T) {
 	})
 	t.Run("wrong worker token at the ready callback", func(t *testing.T) {
 		cb, _ := json.Marshal(api.ReadyCallback{ID: cpuW.ID, URL: cpuW.URL, ModelRef: model, Backend: "cpu"})
-		req, _ := http.NewRequest("POST", "http://127.0.0.1:"+strconv.Itoa(cpuHost.AgentPort)+"/v1/workers/ready", bytes.NewReader(cb))
+		// The agent listens on its Unix socket (transport ssh).
+		sock := filepath.Join(cpuHost.InstallDir, "run", "hive-agent.sock")
+		agentHTTP := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return new(net.Dialer).DialContext(ctx, "unix", sock)
+		}}}
+		req, _ := http.NewRequest("POST", "http://hive-agent/v1/workers/ready", bytes.NewReader(cb))
 		req.Header.Set("Authorization", "Bearer not-the-token")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := agentHTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -444,14 +449,19 @@ func TestWorkersOnLoopbackFleet(t *testing.T) {
 	})
 }
 
-// TestWorkersSurviveAPartition cuts a netns hive off for longer than
-// --stale-after: its workers leave the queen's registry and the hive goes
-// offline; after Heal it is online again with the same workers, once each.
+// TestWorkersSurviveAPartition cuts a netns hive of the http transport off
+// for longer than --stale-after: its workers leave the queen's registry and
+// the hive goes offline; after Heal it is online again with the same
+// workers, once each. (TestSSHTransportNetns does the same over ssh.)
 func TestWorkersSurviveAPartition(t *testing.T) {
 	f := fleet.New(t, fleet.Options{Mode: fleet.Netns, Hosts: 1, Prefix: "wpart"})
 	h := f.Hosts[0]
 	q := startWorkerQueen(t, f.Net.BridgeIP)
-	addNodes(t, q.queen, f)
+	req := addRequest(f, h, h.Name)
+	req.AgentPort, req.Transport = h.AgentPort, api.TransportHTTP
+	if st := q.call(t, "POST", "/v1/hives", req, nil); st != http.StatusCreated {
+		t.Fatalf("add %s: status %d", h.Name, st)
+	}
 	rep, _ := installNodes(t, q.queen, api.InstallRequest{All: true, Method: "upload"})
 	requireResults(t, rep, api.ResultInstalled)
 	a := q.mustSpawn(t, api.SpawnWorkerRequest{Node: h.Name, ModelRef: "hf:test/a"})

@@ -56,6 +56,9 @@ type AddNodeRequest struct {
 	// ConnectTimeoutMS bounds each SSH connect attempt (TCP and handshake),
 	// in milliseconds; 0 means 10 s.
 	ConnectTimeoutMS int64 `json:"connect_timeout_ms,omitempty"`
+	// Transport is how the queen's runtime traffic reaches the agent:
+	// "ssh" or "http"; empty means DefaultTransport.
+	Transport string `json:"transport,omitempty"`
 }
 
 // Defaults fills the zero-valued optional fields with their defaults.
@@ -90,6 +93,7 @@ func (r AddNodeRequest) Validate() error {
 		validatePort("agent_port", r.AgentPort, true),
 		validateFingerprint("host_key_fingerprint", r.HostKeyFingerprint),
 		validateConnectTimeout("connect_timeout_ms", r.ConnectTimeoutMS),
+		validateOptionalTransport("transport", r.Transport),
 	)
 }
 

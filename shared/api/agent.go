@@ -16,12 +16,15 @@ const (
 type AgentConfig struct {
 	// NodeName is the node's name in the queen's registry.
 	NodeName string `json:"node_name"`
-	// QueenURL is where the agent reaches the queen, e.g. http://10.0.0.1:7833.
+	// QueenURL is where the agent reaches the queen, e.g.
+	// http://10.0.0.1:7833, or unix:///<install path>/run/queen.sock (the
+	// queen's remote forward under the ssh transport).
 	QueenURL string `json:"queen_url"`
 	// HiveToken authenticates the agent to the queen (Bearer); the queen
 	// keeps only its SHA-256.
 	HiveToken string `json:"hive_token"`
-	// Listen is the agent's HTTP address, e.g. 0.0.0.0:7835.
+	// Listen is the agent's HTTP address, e.g. 0.0.0.0:7835, or an
+	// absolute Unix socket path (made mode 0600) under the ssh transport.
 	Listen string `json:"listen"`
 	// WorkerPortMin and WorkerPortMax bound the ports given to workers.
 	WorkerPortMin int `json:"worker_port_min"`
@@ -190,4 +193,8 @@ type HiveStatus struct {
 	RunningVersion string `json:"running_version,omitempty"`
 	// LastInstall is the outcome of the node's last install.
 	LastInstall InstallRecord `json:"last_install,omitzero"`
+	// Transport is the node's transport, "ssh" or "http".
+	Transport string `json:"transport,omitempty"`
+	// Connection is the state of the queen's pooled SSH connection.
+	Connection SSHConnection `json:"ssh_connection,omitzero"`
 }

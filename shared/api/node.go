@@ -27,10 +27,11 @@ const (
 )
 
 const (
-	ruleCommit   = "must be empty or 7–64 lowercase hex digits (a git commit)"
-	ruleAgentURL = "must be empty or an http or https URL with a host"
-	ruleNotNeg   = "must not be negative"
-	ruleResult   = "must be empty, installed, up to date or failed"
+	ruleCommit    = "must be empty or 7–64 lowercase hex digits (a git commit)"
+	ruleAgentURL  = "must be empty, an http or https URL with a host, or unix:// and an absolute socket path"
+	ruleNotNeg    = "must not be negative"
+	ruleResult    = "must be empty, installed, up to date or failed"
+	ruleTransport = "must be ssh or http"
 )
 
 // Node is one hive in the registry, as the queen returns it: the row of the
@@ -72,7 +73,10 @@ type Node struct {
 	// from: the full 40 hex digits since issue 9, 12 in older rows. Human
 	// output shows [ShortCommit] of it.
 	InstalledCommit string `json:"installed_commit"`
-	// AgentURL is the base URL the queen reaches the agent at.
+	// AgentURL is the base URL the queen reaches the agent at: under the
+	// ssh transport an address on the node itself (unix:///<install
+	// path>/run/hive-agent.sock, or http://127.0.0.1:<port>) that the
+	// queen reaches over its SSH connection.
 	AgentURL string `json:"agent_url"`
 	// AgentVersion is the version the agent reported.
 	AgentVersion string `json:"agent_version"`
@@ -83,6 +87,41 @@ type Node struct {
 	// LastInstall is the outcome of the node's last install, kept apart
 	// from Status; absent from JSON until the node was first installed.
 	LastInstall InstallRecord `json:"last_install,omitzero"`
+	// Transport is how the queen's runtime traffic reaches the agent:
+	// TransportSSH (over the queen's pooled SSH connection; the agent
+	// listens on a Unix socket) or TransportHTTP (direct, the agent
+	// listens on the network). Empty (a node made outside the registry)
+	// means DefaultTransport.
+	Transport string `json:"transport,omitempty"`
+	// Connection is the state of the queen's pooled SSH connection to the
+	// node; the queen fills it in its answers, the registry does not keep
+	// it.
+	Connection SSHConnection `json:"ssh_connection,omitzero"`
+}
+
+// Transports of a node's runtime traffic.
+const (
+	// TransportSSH carries queen → agent calls over channels of the
+	// queen's SSH connection and agent → queen calls over a remote
+	// forward of it: the node needs only sshd reachable.
+	TransportSSH = "ssh"
+	// TransportHTTP is direct HTTP: the agent listens on the network and
+	// reaches the queen's address itself.
+	TransportHTTP = "http"
+	// DefaultTransport is the transport of a node added without one.
+	DefaultTransport = TransportSSH
+)
+
+// SSHConnection is the state of the queen's pooled SSH connection to a
+// node.
+type SSHConnection struct {
+	// Connected says whether the connection is up.
+	Connected bool `json:"connected"`
+	// SinceUnix is when it connected, or when it dropped or last failed,
+	// in Unix seconds; 0 means never tried since the queen started.
+	SinceUnix int64 `json:"since_unix,omitempty"`
+	// LastError is why it dropped or failed last; empty when it is up.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // InstallRecord is the outcome of a node's last install. Status follows the
@@ -199,7 +238,24 @@ func (n Node) Validate() error {
 		validateUnix("created_unix", n.CreatedUnix),
 		validateUnix("updated_unix", n.UpdatedUnix),
 		n.LastInstall.Validate(),
+		validateOptionalTransport("transport", n.Transport),
 	)
+}
+
+// validateTransport checks a transport name.
+func validateTransport(field, t string) error {
+	if t != TransportSSH && t != TransportHTTP {
+		return fieldErr(field, t, ruleTransport)
+	}
+	return nil
+}
+
+// validateOptionalTransport accepts "" (the default) besides the names.
+func validateOptionalTransport(field, t string) error {
+	if t == "" {
+		return nil
+	}
+	return validateTransport(field, t)
 }
 
 // validateCommit checks an abbreviated or full git object name.
@@ -225,6 +281,12 @@ func validateAgentURL(field, s string) error {
 	}
 	if len(s) > MaxAgentURLLen || hasControl(s) {
 		return fieldErr(field, s, ruleAgentURL)
+	}
+	if p, ok := strings.CutPrefix(s, "unix://"); ok {
+		if !strings.HasPrefix(p, "/") {
+			return fieldErr(field, s, ruleAgentURL)
+		}
+		return nil
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -33,6 +33,9 @@ type UpdateNodeRequest struct {
 	// ConnectTimeoutMS bounds each SSH connect attempt of the re-validation,
 	// in milliseconds; 0 means 10 s.
 	ConnectTimeoutMS int64 `json:"connect_timeout_ms,omitempty"`
+	// Transport replaces the transport when set ("ssh" or "http"); the
+	// agent follows at the next `queen setup install`.
+	Transport *string `json:"transport,omitempty"`
 }
 
 // Validate checks every field that is set and returns all broken rules
@@ -53,6 +56,7 @@ func (r UpdateNodeRequest) Validate() error {
 		validateSetPort("agent_port", r.AgentPort),
 		validateSet("host_key_fingerprint", r.HostKeyFingerprint, validateFingerprint),
 		validateConnectTimeout("connect_timeout_ms", r.ConnectTimeoutMS),
+		validateSet("transport", r.Transport, validateTransport),
 	)
 }
 
@@ -74,6 +78,7 @@ func (r UpdateNodeRequest) ApplyTo(n *Node) {
 	setIf(&n.GitBranch, r.GitBranch)
 	setIf(&n.InstallPath, r.InstallPath)
 	setIf(&n.AgentPort, r.AgentPort)
+	setIf(&n.Transport, r.Transport)
 	if r.ResetHostKey {
 		n.HostKey, n.HostKeyFingerprint = "", ""
 	}
@@ -82,7 +87,7 @@ func (r UpdateNodeRequest) ApplyTo(n *Node) {
 // isEmpty reports whether the request would change nothing.
 func (r UpdateNodeRequest) isEmpty() bool {
 	return !r.ChangesConnection() && r.GitRepoURL == nil && r.GitBranch == nil &&
-		r.InstallPath == nil && r.AgentPort == nil
+		r.InstallPath == nil && r.AgentPort == nil && r.Transport == nil
 }
 
 // validateSet runs check on *v when v is set.

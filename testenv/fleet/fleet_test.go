@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,6 +194,9 @@ func testPartition(t *testing.T, _ *fleet.Fleet) {
 	f := fleet.New(t, fleet.Options{Mode: fleet.Netns, Hosts: 1, Prefix: "cut"})
 	h := f.Hosts[0]
 	dial(t, f, h).Close()
+	testFirewall(t, f, h)
+	testUnroute(t, f, h)
+	testSSHDOptions(t, f, h)
 	if err := f.Cut(h); err != nil {
 		t.Fatal(err)
 	}
@@ -271,4 +275,62 @@ func checkNothingLeft(t *testing.T, f *fleet.Fleet) {
 	if _, err := os.Stat(f.Dir); !os.IsNotExist(err) {
 		t.Errorf("fleet folder %s still exists (stat: %v)", f.Dir, err)
 	}
+}
+
+// testFirewall checks that Firewall drops connects to a port other than
+// the allowed one (they were refused before), while SSH still works.
+func testFirewall(t *testing.T, f *fleet.Fleet, h *fleet.Host) {
+	closed := net.JoinHostPort(h.Addr, "7835")
+	if _, err := net.DialTimeout("tcp", closed, 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial %s before the firewall: %v, want refused (nothing listens)", closed, err)
+	}
+	if err := f.Firewall(h, 22); err != nil {
+		t.Fatal(err)
+	}
+	expectTimeout(t, closed)
+	dial(t, f, h).Close()
+}
+
+// testUnroute checks that after Unroute the host has no route to the
+// queen's address, and still answers SSH from the bridge's.
+func testUnroute(t *testing.T, f *fleet.Fleet, h *fleet.Host) {
+	routeGet := func() error {
+		return exec.Command("ip", "-n", h.Netns, "route", "get", f.Net.QueenIP).Run()
+	}
+	if err := routeGet(); err != nil {
+		t.Fatalf("route to the queen's address %s before Unroute: %v", f.Net.QueenIP, err)
+	}
+	if err := f.Unroute(h, f.Net.QueenIP); err != nil {
+		t.Fatal(err)
+	}
+	if err := routeGet(); err == nil {
+		t.Errorf("%s still has a route to %s after Unroute", h.Name, f.Net.QueenIP)
+	}
+	dial(t, f, h).Close()
+}
+
+// testSSHDOptions checks that SetSSHDOptions reaches sshd: with
+// DisableForwarding a direct-tcpip channel is refused; without, it opens.
+func testSSHDOptions(t *testing.T, f *fleet.Fleet, h *fleet.Host) {
+	ctx := t.Context()
+	if err := f.SetSSHDOptions(ctx, h, "DisableForwarding yes"); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, f, h)
+	_, err := c.Dial("tcp", "127.0.0.1:22")
+	c.Close()
+	var oe *ssh.OpenChannelError
+	if !errors.As(err, &oe) || oe.Reason != ssh.Prohibited {
+		t.Errorf("channel with DisableForwarding yes: %v, want administratively prohibited", err)
+	}
+	if err := f.SetSSHDOptions(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	c = dial(t, f, h)
+	defer c.Close()
+	conn, err := c.Dial("tcp", "127.0.0.1:22")
+	if err != nil {
+		t.Fatalf("channel after the options were removed: %v", err)
+	}
+	conn.Close()
 }

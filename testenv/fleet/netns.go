@@ -19,8 +19,12 @@ type Network struct {
 	Subnet        string `json:"subnet"`    // 10.213.X.0/24
 	BridgeIP      string `json:"bridge_ip"` // 10.213.X.1, also the git server's address
 	UnreachableIP string `json:"unreachable_ip"`
-	GuardRoute    bool   `json:"guard_route"`
-	Group         string `json:"group"` // unix group of the host users
+	// QueenIP (10.213.X.2) is a second address of the bridge for a test
+	// queen to listen on: connections the queen makes still come from
+	// BridgeIP, so a host that Unroute took QueenIP from still answers SSH.
+	QueenIP    string `json:"queen_ip"`
+	GuardRoute bool   `json:"guard_route"`
+	Group      string `json:"group"` // unix group of the host users
 }
 
 // blackholeMAC is a locally administered address no interface has: frames
@@ -45,6 +49,10 @@ func createNetwork(ctx context.Context, id string) (n *Network, err error) {
 		return n, err
 	}
 	n.GuardRoute = true
+	n.QueenIP = strings.TrimSuffix(n.BridgeIP, ".1") + ".2"
+	if _, err := run(ctx, "ip", "addr", "add", n.QueenIP+"/32", "dev", n.Bridge); err != nil {
+		return n, err
+	}
 	n.UnreachableIP = strings.TrimSuffix(n.BridgeIP, ".1") + ".254"
 	if _, err := run(ctx, "ip", "neigh", "replace", n.UnreachableIP, "lladdr", blackholeMAC,
 		"dev", n.Bridge, "nud", "permanent"); err != nil {

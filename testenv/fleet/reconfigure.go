@@ -117,3 +117,26 @@ func (f *Fleet) SetSessionEnv(ctx context.Context, h *Host, env ...string) error
 	}
 	return f.restartSSHD(ctx, h)
 }
+
+// optionsMarker starts the lines SetSSHDOptions appends to an sshd_config.
+const optionsMarker = "# options set by the test (SetSSHDOptions)"
+
+// SetSSHDOptions puts options (whole sshd_config lines, e.g.
+// "AllowTcpForwarding no", "AllowStreamLocalForwarding no",
+// "DisableForwarding yes") at the end of h's sshd_config, replacing those of
+// an earlier call (none restores the defaults), and restarts its sshd.
+func (f *Fleet) SetSSHDOptions(ctx context.Context, h *Host, options ...string) error {
+	cfgPath := filepath.Join(h.Dir, "sshd_config")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return err
+	}
+	text, _, _ := strings.Cut(string(data), optionsMarker+"\n")
+	if len(options) > 0 {
+		text += optionsMarker + "\n" + strings.Join(options, "\n") + "\n"
+	}
+	if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
+		return err
+	}
+	return f.restartSSHD(ctx, h)
+}
