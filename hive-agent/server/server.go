@@ -173,7 +173,7 @@ func (h *API) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"message": "worker " + cb.ID + " ready"})
 }
 
-func (h *API) metrics(w http.ResponseWriter, _ *http.Request) {
+func (h *API) metrics(w http.ResponseWriter, r *http.Request) {
 	counts := map[string]int{}
 	for _, wk := range h.cfg.Workers.List() {
 		counts[wk.State]++
@@ -190,6 +190,31 @@ func (h *API) metrics(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "# HELP rbee_agent_unauthorized_total Queen routes refused for a missing or wrong token.")
 	fmt.Fprintln(w, "# TYPE rbee_agent_unauthorized_total counter")
 	fmt.Fprintf(w, "rbee_agent_unauthorized_total %d\n", h.refused.Load())
+	if h.cfg.Devices != nil {
+		writeDeviceMetrics(w, h.cfg.Devices(r.Context()))
+	}
+}
+
+// writeDeviceMetrics writes the node's memory and each GPU's memory.
+func writeDeviceMetrics(w http.ResponseWriter, d api.Devices) {
+	fmt.Fprintln(w, "# HELP rbee_agent_ram_bytes Memory of the node.")
+	fmt.Fprintln(w, "# TYPE rbee_agent_ram_bytes gauge")
+	fmt.Fprintf(w, "rbee_agent_ram_bytes %d\n", d.CPU.RAMBytes)
+	fmt.Fprintln(w, "# HELP rbee_agent_gpu_memory_total_bytes Memory of each GPU, as nvidia-smi reports it.")
+	fmt.Fprintln(w, "# TYPE rbee_agent_gpu_memory_total_bytes gauge")
+	for _, g := range d.GPUs {
+		fmt.Fprintf(w, "rbee_agent_gpu_memory_total_bytes{gpu=\"%d\",name=%s} %d\n", g.Index, labelValue(g.Name), g.MemoryTotalByte)
+	}
+	fmt.Fprintln(w, "# HELP rbee_agent_gpu_memory_free_bytes Free memory of each GPU, as nvidia-smi reports it.")
+	fmt.Fprintln(w, "# TYPE rbee_agent_gpu_memory_free_bytes gauge")
+	for _, g := range d.GPUs {
+		fmt.Fprintf(w, "rbee_agent_gpu_memory_free_bytes{gpu=\"%d\",name=%s} %d\n", g.Index, labelValue(g.Name), g.MemoryFreeByte)
+	}
+}
+
+// labelValue quotes s as a Prometheus label value.
+func labelValue(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
