@@ -53,6 +53,7 @@ type cli struct {
 	CrashAfter      time.Duration `name:"crash-after" env:"RBEE_WORKER_CRASH_AFTER" group:"Test and fault knobs" placeholder:"D" help:"Exit 3 with a message on stderr D after start."`
 	IgnoreSIGTERM   bool          `name:"ignore-sigterm" env:"RBEE_WORKER_IGNORE_SIGTERM" group:"Test and fault knobs" help:"Log SIGTERM and SIGINT and keep running; only SIGKILL ends the worker."`
 	CompletionDelay time.Duration `name:"completion-delay" env:"RBEE_WORKER_COMPLETION_DELAY" group:"Test and fault knobs" placeholder:"D" help:"Hold each completion (and its slot) D before answering, like a long generation."`
+	TokenDelay      time.Duration `name:"token-delay" env:"RBEE_WORKER_TOKEN_DELAY" group:"Test and fault knobs" placeholder:"D" help:"Wait D between the words of a streamed answer, like a slow generation."`
 	VRAMBytes       int64         `name:"vram-bytes" env:"RBEE_WORKER_VRAM_BYTES" group:"Test and fault knobs" placeholder:"N" help:"VRAM in bytes reported in the ready callback."`
 }
 
@@ -78,6 +79,7 @@ func (c *cli) validate() error {
 		{"--load-delay", nonNegative(int64(c.LoadDelay))},
 		{"--crash-after", nonNegative(int64(c.CrashAfter))},
 		{"--completion-delay", nonNegative(int64(c.CompletionDelay))},
+		{"--token-delay", nonNegative(int64(c.TokenDelay))},
 		{"--vram-bytes", nonNegative(c.VRAMBytes)},
 	}
 	for _, check := range checks {

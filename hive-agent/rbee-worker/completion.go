@@ -40,13 +40,26 @@ type completionRequest struct {
 	Prompt string `json:"prompt"`
 	// MaxTokens caps the answer's words; nil means defaultMaxTokens.
 	MaxTokens *int `json:"max_tokens"`
+	// Stream asks for the answer as server-sent events, a word per event.
+	Stream bool `json:"stream"`
 }
 
-func (r completionRequest) validate() error {
-	if r.MaxTokens != nil && (*r.MaxTokens < 1 || *r.MaxTokens > maxMaxTokens) {
-		return fmt.Errorf("%w max_tokens %d: must be 1–%d", errInvalidField, *r.MaxTokens, maxMaxTokens)
+func (r *completionRequest) validate() error { return validateMaxTokens(r.MaxTokens) }
+
+// validateMaxTokens checks max_tokens when it is given.
+func validateMaxTokens(n *int) error {
+	if n != nil && (*n < 1 || *n > maxMaxTokens) {
+		return fmt.Errorf("%w max_tokens %d: must be 1–%d", errInvalidField, *n, maxMaxTokens)
 	}
 	return nil
+}
+
+// tokenLimit is max_tokens, or defaultMaxTokens when it is not given.
+func tokenLimit(n *int) int {
+	if n != nil {
+		return *n
+	}
+	return defaultMaxTokens
 }
 
 type completionResponse struct {
@@ -74,24 +87,21 @@ type completionUsage struct {
 
 // complete answers req; only id and created differ between equal requests.
 func (w *worker) complete(req completionRequest) completionResponse {
-	maxTokens := defaultMaxTokens
-	if req.MaxTokens != nil {
-		maxTokens = *req.MaxTokens
-	}
-	words, finish := completionWords(w.cfg.WorkerID, req.Prompt, maxTokens)
-	promptTokens := len(strings.Fields(req.Prompt))
+	words, finish := completionWords(w.cfg.WorkerID, req.Prompt, tokenLimit(req.MaxTokens))
 	return completionResponse{
 		ID:      "cmpl-" + rand.Text(),
 		Object:  "text_completion",
 		Created: time.Now().Unix(),
 		Model:   w.cfg.ModelRef,
 		Choices: []completionChoice{{Text: " " + strings.Join(words, " "), FinishReason: finish}},
-		Usage: completionUsage{
-			PromptTokens:     promptTokens,
-			CompletionTokens: len(words),
-			TotalTokens:      promptTokens + len(words),
-		},
+		Usage:   usageOf(req.Prompt, words),
 	}
+}
+
+// usageOf counts the words of the prompt and of the answer.
+func usageOf(prompt string, words []string) completionUsage {
+	n := len(strings.Fields(prompt))
+	return completionUsage{PromptTokens: n, CompletionTokens: len(words), TotalTokens: n + len(words)}
 }
 
 // completionWords returns the deterministic answer to prompt from the worker

@@ -27,6 +27,15 @@
 //	                      "state":"loading",…} before
 //	POST /v1/completions  OpenAI-style text completion; 503 while loading or
 //	                      when every slot is taken (no queue); 400 on bad JSON
+//	POST /v1/chat/completions
+//	                      OpenAI-style chat completion of the messages' text,
+//	                      with the same words and errors
+//
+// With "stream": true both answer as server-sent events: a chunk per word
+// ("text" of " word" for completions, a "delta" for chat, the first with
+// role "assistant"), a last chunk with finish_reason and usage, then
+// "data: [DONE]". A client that goes away ends the stream and frees its
+// slot.
 //
 // SIGTERM or SIGINT shuts the HTTP server down (at most 5 s for open
 // requests) and exits 0.
@@ -40,6 +49,7 @@
 //	--never-ready         RBEE_WORKER_NEVER_READY=1       bind and serve /health (503 loading), never call back
 //	--crash-after D       RBEE_WORKER_CRASH_AFTER=D       exit 3 with a message on stderr D after start
 //	--completion-delay D  RBEE_WORKER_COMPLETION_DELAY=D  hold each completion and its slot D before answering
+//	--token-delay D       RBEE_WORKER_TOKEN_DELAY=D       wait D between the words of a streamed answer
 //	--ignore-sigterm      RBEE_WORKER_IGNORE_SIGTERM=1    log SIGTERM/SIGINT and keep running; only SIGKILL ends it
 //	--vram-bytes N        RBEE_WORKER_VRAM_BYTES=N        VRAM reported in the ready callback (default 0)
 //

@@ -36,6 +36,7 @@ func (w *worker) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", w.handleHealth)
 	mux.HandleFunc("POST /v1/completions", w.handleCompletions)
+	mux.HandleFunc("POST /v1/chat/completions", w.handleChat)
 	return mux
 }
 
@@ -64,18 +65,57 @@ func (w *worker) handleHealth(rw http.ResponseWriter, _ *http.Request) {
 	writeJSON(rw, code, body)
 }
 
-// handleCompletions answers an OpenAI-style text completion. A request that
-// finds every slot taken gets 503 at once: there is no queue, the caller
-// (or the queen's router) picks another worker or retries.
+// handleCompletions answers an OpenAI-style text completion, as one JSON
+// answer or, with "stream": true, as server-sent events.
 func (w *worker) handleCompletions(rw http.ResponseWriter, r *http.Request) {
+	var req completionRequest
+	if !w.admit(rw, r, &req) {
+		return
+	}
+	defer func() { <-w.slots }()
+	if d := w.cfg.CompletionDelay; d > 0 && sleep(r.Context(), d) != nil {
+		return // the caller went away; nobody reads an answer
+	}
+	if req.Stream {
+		w.streamCompletion(rw, r, req)
+		return
+	}
+	writeJSON(rw, http.StatusOK, w.complete(req))
+}
+
+// handleChat answers an OpenAI-style chat completion, as one JSON answer
+// or, with "stream": true, as server-sent events.
+func (w *worker) handleChat(rw http.ResponseWriter, r *http.Request) {
+	var req chatRequest
+	if !w.admit(rw, r, &req) {
+		return
+	}
+	defer func() { <-w.slots }()
+	if d := w.cfg.CompletionDelay; d > 0 && sleep(r.Context(), d) != nil {
+		return
+	}
+	if req.Stream {
+		w.streamChat(rw, r, req)
+		return
+	}
+	writeJSON(rw, http.StatusOK, w.chat(req))
+}
+
+// validator is a request body with rules beyond its JSON shape.
+type validator interface{ validate() error }
+
+// admit checks readiness, decodes the body into req and takes a slot; it
+// answers the error itself and returns false when any of them fails. A
+// request that finds every slot taken gets 503 at once: there is no queue,
+// the caller (or the queen's gateway) picks another worker or retries.
+func (w *worker) admit(rw http.ResponseWriter, r *http.Request, req validator) bool {
 	if !w.ready.Load() {
 		rw.Header().Set("Retry-After", "1")
 		writeAPIError(rw, http.StatusServiceUnavailable, errTypeServer, codeModelLoading,
 			"the model is loading; retry when GET /health answers 200")
-		return
+		return false
 	}
-	req, status, err := decodeCompletion(rw, r)
-	if err != nil {
+	if status, err := decodeBody(rw, r, req); err != nil {
 		code := codeInvalidJSON
 		switch {
 		case status == http.StatusRequestEntityTooLarge:
@@ -84,42 +124,37 @@ func (w *worker) handleCompletions(rw http.ResponseWriter, r *http.Request) {
 			code = codeInvalidField
 		}
 		writeAPIError(rw, status, errTypeInvalidRequest, code, err.Error())
-		return
+		return false
 	}
 	select {
 	case w.slots <- struct{}{}:
-		defer func() { <-w.slots }()
+		return true
 	default:
 		rw.Header().Set("Retry-After", "1")
 		writeAPIError(rw, http.StatusServiceUnavailable, errTypeServer, codeSlotsBusy,
 			fmt.Sprintf("all %d slots are busy; retry later or use another worker", cap(w.slots)))
-		return
+		return false
 	}
-	if d := w.cfg.CompletionDelay; d > 0 && sleep(r.Context(), d) != nil {
-		return // the caller went away; nobody reads an answer
-	}
-	writeJSON(rw, http.StatusOK, w.complete(req))
 }
 
-// decodeCompletion reads the request body, at most maxBody bytes, and
+// decodeBody reads the request body, at most maxBody bytes, into req and
 // checks it. On error it returns the HTTP status to answer.
-func decodeCompletion(rw http.ResponseWriter, r *http.Request) (completionRequest, int, error) {
-	var req completionRequest
+func decodeBody(rw http.ResponseWriter, r *http.Request, req validator) (int, error) {
 	dec := json.NewDecoder(http.MaxBytesReader(rw, r.Body, maxBody))
-	err := dec.Decode(&req)
+	err := dec.Decode(req)
 	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
 		err = errors.New("more than one JSON value in the body")
 	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return req, http.StatusRequestEntityTooLarge, fmt.Errorf("body is over the %d-byte limit", maxBody)
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("body is over the %d-byte limit", maxBody)
 	}
 	if err != nil {
-		return req, http.StatusBadRequest, fmt.Errorf("body is not a completion request: %w", err)
+		return http.StatusBadRequest, fmt.Errorf("body is not a completion request: %w", err)
 	}
 	if err := req.validate(); err != nil {
-		return req, http.StatusBadRequest, err
+		return http.StatusBadRequest, err
 	}
-	return req, 0, nil
+	return 0, nil
 }
 
 // apiErrorBody is the OpenAI error shape:

@@ -1,0 +1,58 @@
+// Package gateway is the queen's OpenAI-compatible endpoint for the whole
+// fleet (README: The gateway): GET /v1/models, POST /v1/completions and
+// POST /v1/chat/completions, answered by the fleet's ready workers.
+//
+// Clients authenticate with a client key (Authorization: Bearer <key>),
+// never the admin token, which gets 403. Request and response bodies pass
+// through untouched: the gateway reads only "model" and "stream" from the
+// request, and relays the worker's status, headers and body as they
+// arrive, so a streamed answer (server-sent events) reaches the client
+// event by event. A client that goes away cancels the request to the
+// worker.
+//
+// # Routing
+//
+// The gateway keeps a routing table built from the queen's worker
+// registry (rebuilt when the registry changes) and counts the requests it
+// has in flight on each worker. A request goes to the worker of its model,
+// among those the registry lists idle or busy (never loading, unhealthy,
+// stopping or failed), with the fewest requests in flight relative to its
+// slots_total; ties go round-robin. The registry's idle/busy comes from
+// the agent's health checks, seconds old; the gateway's own count is
+// exact, so a worker with as many requests in flight as slots is full for
+// routing whatever the registry says. A worker that could not be reached
+// before any byte of the request was sent is left out of routing and the
+// next worker is tried; it comes back when its agent reports it again
+// (a new pid) or after 10 s. An error after the request was sent is a 502
+// naming the worker, or, once a streamed answer has started, an error
+// event and the end of the stream.
+//
+// # Queueing
+//
+// When every worker of the model is full, the request waits in a FIFO
+// queue of that model, at most Settings.QueueLength requests for at most
+// Settings.QueueWait; past the length it gets 429, past the wait 503, both
+// with Retry-After. A finished request hands its slot to the head of the
+// queue.
+//
+// # Spawn on demand and idle workers
+//
+// Settings.Models lists the models that may be spawned and how. A request
+// for such a model with no ready or loading worker starts one spawn (the
+// requests that come meanwhile queue for it): on the online node with the
+// most free memory of the model's device kind (GPU memory free as
+// nvidia-smi reports it, or the node's RAM), trying the next node when a
+// spawn fails. A model neither served nor spawnable gets 404 with the list
+// of models the gateway can serve.
+//
+// A worker with no request for Settings.IdleTimeout is stopped through
+// its agent. Only workers the gateway spawned are stopped, unless
+// Settings.IdleStopManual is set.
+//
+// Workers are reached through Config.DialContext, per node, so a transport
+// other than plain TCP (an SSH connection pool) can be plugged in; each
+// node gets its own connection pool.
+//
+// The entry point is [New]; [Gateway.Run] keeps the routing table and
+// stops idle workers.
+package gateway

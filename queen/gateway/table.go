@@ -1,0 +1,232 @@
+package gateway
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// downFor is how long a worker that could not be reached stays out of
+// routing when its agent reports nothing new about it.
+const downFor = 10 * time.Second
+
+// upstream is one worker in the routing table. Its fields are guarded by
+// the table's lock.
+type upstream struct {
+	id, node, url, model string
+	pid                  int
+	slots                int
+	routable             bool // the registry lists it idle or busy
+	loading              bool // the registry lists it loading
+	listed               bool // the last rebuild saw it
+	inflight             int
+	lastUsed             time.Time
+	spawned              bool // spawned by the gateway (idle timeout applies)
+	stopping             bool // the idle timeout is stopping it
+	down                 bool // unreachable since downAt, at pid downPID
+	downAt               time.Time
+	downPID              int
+}
+
+// free reports whether a request may be routed to u now.
+func (u *upstream) free() bool {
+	return u.routable && u.listed && !u.down && !u.stopping && u.inflight < u.slots
+}
+
+// lighter reports whether u has fewer requests in flight relative to its
+// slots than v.
+func (u *upstream) lighter(v *upstream) bool {
+	return u.inflight*v.slots < v.inflight*u.slots
+}
+
+// pool is one model's workers and queue.
+type pool struct {
+	ups      []*upstream
+	next     int // where the next scan starts, for round-robin ties
+	queue    []*waiter
+	spawning bool
+}
+
+// grant is what a waiter gets: a worker with a slot taken for it, or the
+// error that ends its wait.
+type grant struct {
+	up  *upstream
+	err *apiError
+}
+
+// waiter is a request queued for a model.
+type waiter struct {
+	ch chan grant // buffered: a grant never blocks
+}
+
+// table is the routing table: every worker by id and by model.
+type table struct {
+	mu       sync.Mutex
+	byID     map[string]*upstream
+	pools    map[string]*pool
+	queueLen int
+}
+
+func newTable(queueLen int) *table {
+	return &table{byID: map[string]*upstream{}, pools: map[string]*pool{}, queueLen: queueLen}
+}
+
+// pick returns the free worker of p with the fewest requests in flight
+// relative to its slots, scanning from p.next so ties go round-robin, or
+// nil. The scan stops at the first free worker with nothing in flight, so
+// a pool with idle workers costs little however large it is; a pool whose
+// workers all have requests in flight is scanned whole. The caller holds
+// t.mu.
+func (p *pool) pick() *upstream {
+	n := len(p.ups)
+	var best *upstream
+	bestAt := 0
+	for k := range n {
+		i := p.next + k
+		if i >= n {
+			i -= n
+		}
+		u := p.ups[i]
+		if u.free() && (best == nil || u.lighter(best)) {
+			best, bestAt = u, i
+			if u.inflight == 0 {
+				break // nothing is lighter, and it is first in round-robin order
+			}
+		}
+	}
+	if best != nil {
+		p.next = bestAt + 1
+		if p.next >= n {
+			p.next = 0
+		}
+	}
+	return best
+}
+
+// alive reports whether p has a worker that is ready or on its way
+// (loading, or a spawn under way). The caller holds t.mu.
+func (p *pool) alive() bool {
+	if p.spawning {
+		return true
+	}
+	for _, u := range p.ups {
+		if u.listed && !u.down && !u.stopping && (u.routable || u.loading) {
+			return true
+		}
+	}
+	return false
+}
+
+// take returns a worker of model with a slot taken, or queues a waiter,
+// or fails with 429 when the queue is full. create makes the model's pool
+// when it has none (a spawnable model); needSpawn is set when the caller
+// should start a spawn. A model without a pool and without create is
+// unknown: up, w and err are all nil.
+func (t *table) take(model string, create bool, now time.Time) (up *upstream, w *waiter, needSpawn bool, err *apiError) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.pools[model]
+	if p == nil {
+		if !create {
+			return nil, nil, false, nil
+		}
+		p = &pool{}
+		t.pools[model] = p
+	}
+	if up = p.pick(); up != nil {
+		up.inflight++
+		up.lastUsed = now
+		return up, nil, false, nil
+	}
+	if len(p.queue) >= t.queueLen {
+		return nil, nil, false, &apiError{status: 429, typ: typeRateLimit, code: codeQueueFull, retryAfter: 1,
+			msg: queueFullMessage(model, t.queueLen)}
+	}
+	w = &waiter{ch: make(chan grant, 1)}
+	p.queue = append(p.queue, w)
+	if create && !p.alive() {
+		p.spawning, needSpawn = true, true
+	}
+	return nil, w, needSpawn, nil
+}
+
+// leave takes w out of model's queue after its wait ended. When w was
+// granted a worker meanwhile, that grant is returned.
+func (t *table) leave(model string, w *waiter) (grant, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.pools[model]; p != nil {
+		for i, q := range p.queue {
+			if q == w {
+				p.queue = append(p.queue[:i], p.queue[i+1:]...)
+				return grant{}, false
+			}
+		}
+	}
+	select {
+	case g := <-w.ch:
+		return g, true
+	default:
+		return grant{}, false
+	}
+}
+
+// release gives up's slot back (to the head of its queue when one waits).
+func (t *table) release(up *upstream, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	up.inflight--
+	up.lastUsed = now
+	if !up.listed && up.inflight == 0 && t.byID[up.id] == up {
+		delete(t.byID, up.id)
+	}
+	if p := t.pools[up.model]; p != nil {
+		t.serveQueue(p, now)
+	}
+}
+
+// serveQueue grants free workers to the waiters of p, first come first
+// served. The caller holds t.mu.
+func (t *table) serveQueue(p *pool, now time.Time) {
+	for len(p.queue) > 0 {
+		up := p.pick()
+		if up == nil {
+			return
+		}
+		up.inflight++
+		up.lastUsed = now
+		w := p.queue[0]
+		p.queue = p.queue[1:]
+		w.ch <- grant{up: up}
+	}
+}
+
+// markDown takes up out of routing after it could not be reached.
+func (t *table) markDown(up *upstream, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	up.down, up.downAt, up.downPID = true, now, up.pid
+}
+
+// failWaiters ends the wait of every request queued for model with err
+// and marks its spawn over.
+func (t *table) failWaiters(model string, err *apiError) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.pools[model]
+	if p == nil {
+		return
+	}
+	p.spawning = false
+	for _, w := range p.queue {
+		w.ch <- grant{err: err}
+	}
+	p.queue = nil
+}
+
+func queueFullMessage(model string, length int) string {
+	if length == 0 {
+		return fmt.Sprintf("every worker of %s is busy and the queue is off (--gateway-queue 0); retry later", model)
+	}
+	return fmt.Sprintf("every worker of %s is busy and %d requests already wait; retry later", model, length)
+}
