@@ -4,7 +4,7 @@ GOFMT   ?= $(shell $(GO) env GOROOT 2>/dev/null)/bin/gofmt
 VERSION ?= $(shell git rev-parse HEAD 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/rbee-fleet/rbee/shared/version.Version=$(VERSION)
 
-.PHONY: help build test demo bench fmt-check vet deps
+.PHONY: help build test demo bench fmt-check vet deps mutate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ demo: ## run the local demo fleet (see README)
 
 bench: ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+mutate: ## apply each fault of scripts/mutations.txt to a copy of the tree; fail unless the tests catch them all
+	GO=$(GO) bash scripts/mutate.sh
 
 deps: ## install what the tests and the demo need (as root), or say what is missing
 	bash scripts/install-deps.sh

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/testenv/procmem"
+	"github.com/rbee-fleet/rbee/testenv/require"
 )
 
 // idleBeatInterval is the interval the benchmark's queen asks for.
@@ -32,11 +33,9 @@ const idleBeatInterval = 200 * time.Millisecond
 //	go test -run '^$' -bench AgentIdleRSS -benchtime 1x ./hive-agent/
 func BenchmarkAgentIdleRSS(b *testing.B) {
 	if err := procmem.Available(); err != nil {
-		b.Skipf("%v; run this benchmark on Linux", err)
+		require.Missing(b, "/proc of Linux ("+err.Error()+")", "run this benchmark on Linux")
 	}
-	if _, err := exec.LookPath("go"); err != nil {
-		b.Skip("no go on PATH to build hive-agent; install Go or add it to PATH")
-	}
+	require.Binary(b, "go", "install Go 1.26 and put it on PATH (scripts/install-deps.sh says how)")
 	bin := buildAgent(b)
 	var beats atomic.Int64
 	answer, _ := json.Marshal(api.HeartbeatResponse{IntervalMS: idleBeatInterval.Milliseconds()})

@@ -183,8 +183,10 @@ func TestWriteFileAtomic(t *testing.T) {
 			if err != nil || string(got) != tt.data {
 				t.Errorf("file holds %q (%v), want %q", got, err, tt.data)
 			}
-			if info, err := os.Stat(path); err != nil || info.Mode().Perm() != tt.mode {
-				t.Errorf("mode %v (%v), want %v", info.Mode().Perm(), err, tt.mode)
+			if info, err := os.Stat(path); err != nil {
+				t.Errorf("stat %s: %v", path, err)
+			} else if info.Mode().Perm() != tt.mode {
+				t.Errorf("mode %v, want %v", info.Mode().Perm(), tt.mode)
 			}
 			assertNoTempFiles(t, dir)
 		})

@@ -75,7 +75,7 @@ func TestDialWithRetryDoesNotRetry(t *testing.T) {
 			}
 			_, err := DialWithRetry(t.Context(), tt.target, policy, DialOptions{})
 			if !errors.Is(err, tt.want) {
-				t.Errorf("DialWithRetry = %v, want %v", err, tt.want)
+				t.Fatalf("DialWithRetry = %v, want %v", err, tt.want)
 			}
 			if attempts != 1 {
 				t.Errorf("%d attempts, want 1", attempts)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rbee-fleet/rbee/testenv/fleet"
 	"github.com/rbee-fleet/rbee/testenv/gobuild"
+	"github.com/rbee-fleet/rbee/testenv/require"
 )
 
 func TestMain(m *testing.M) {
@@ -28,9 +29,7 @@ func TestMain(m *testing.M) {
 // point 11: it was reaped because the folder's state still named the
 // exited up process as its owner). down then removes it.
 func TestUpFleetOutlivesReaping(t *testing.T) {
-	if _, err := os.Stat(fleet.SSHD); err != nil {
-		t.Skipf("skipping: no %s; install it with: bash scripts/install-deps.sh", fleet.SSHD)
-	}
+	require.Binary(t, fleet.SSHD, "install it with: bash scripts/install-deps.sh")
 	bin := filepath.Join(gobuild.Binaries(t, "", "."), "testenv")
 	stateDir := t.TempDir()
 	t.Cleanup(func() { downIfUp(t, bin, stateDir) })

@@ -457,4 +457,16 @@ func TestConcurrentSpawns(t *testing.T) {
 	if saved := savedWorkers(t, f.cfg.StateFile); len(saved) != n {
 		t.Errorf("state file lists %v, want %d workers", ids(saved), n)
 	}
+	// Exactly one registration per worker: a port taken after all would
+	// have been retried on another port, registering (and removing) a
+	// worker that never served.
+	var registered []string
+	for _, e := range f.relay.all() {
+		if e.Op == "register" {
+			registered = append(registered, e.ID)
+		}
+	}
+	if len(registered) != n {
+		t.Errorf("the relay got %d registrations %v, want exactly %d", len(registered), registered, n)
+	}
 }

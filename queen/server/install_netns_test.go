@@ -93,7 +93,7 @@ func assertNoPartialBinary(t testing.TB, h *fleet.Host) {
 	}
 	data, err := os.ReadFile(bin)
 	if err != nil || info.Mode()&0o111 == 0 || len(data) < 4 || string(data[1:4]) != "ELF" {
-		t.Errorf("%s is not a complete executable (mode %v, %d bytes)", bin, info.Mode(), len(data))
+		t.Errorf("%s is not a complete executable (mode %v, %d bytes, %v)", bin, info.Mode(), len(data), err)
 	}
 }
 

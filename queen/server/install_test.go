@@ -84,7 +84,9 @@ func addNodes(t testing.TB, q *queen, f *fleet.Fleet) {
 	}
 }
 
-// installNodes runs an install and returns its report and events.
+// installNodes runs an install and returns its report and events. The
+// report must have one result per node asked for (every node for All), so
+// that no check of the results passes on an empty report.
 func installNodes(t testing.TB, q *queen, req api.InstallRequest) (api.InstallReport, []api.Event) {
 	t.Helper()
 	events := q.stream(t, "POST", "/v1/install", req)
@@ -93,11 +95,23 @@ func installNodes(t testing.TB, q *queen, req api.InstallRequest) (api.InstallRe
 	if err := json.Unmarshal(last.Result, &rep); err != nil {
 		t.Fatalf("install result: %v (%+v)", err, last)
 	}
+	want := len(req.Nodes)
+	if req.All {
+		want = len(q.nodes(t))
+	}
+	if len(rep.Results) != want || want == 0 {
+		t.Fatalf("install report has %d result(s), want %d (one per node): %+v", len(rep.Results), want, rep.Results)
+	}
 	return rep, events
 }
 
+// requireResults fails the test now unless the report has results and all
+// of them are want.
 func requireResults(t testing.TB, rep api.InstallReport, want string) {
 	t.Helper()
+	if len(rep.Results) == 0 {
+		t.Fatalf("install report has no results, want %s", want)
+	}
 	for _, r := range rep.Results {
 		if r.Result != want {
 			t.Errorf("%s: %s (phase %q, error %+v), want %s", r.Node, r.Result, r.Phase, r.Error, want)
@@ -145,8 +159,8 @@ func TestInstallLoopback(t *testing.T) {
 			if err != nil || json.Unmarshal(data, &cfg) != nil || cfg.HiveToken == "" {
 				t.Fatalf("read the config of %s: %v", h.Name, err)
 			}
-			if info, _ := os.Stat(filepath.Join(h.InstallDir, "hive-agent.json")); info.Mode().Perm() != 0o600 {
-				t.Errorf("config mode %v, want 0600", info.Mode().Perm())
+			if info, err := os.Stat(filepath.Join(h.InstallDir, "hive-agent.json")); err != nil || info.Mode().Perm() != 0o600 {
+				t.Fatalf("config mode: %v (%v), want 0600", info, err)
 			}
 			agentLog, _ := os.ReadFile(filepath.Join(h.InstallDir, "logs", "hive-agent.log"))
 			for where, text := range map[string]string{"queen log": q.logs.String(), "install events": string(stream), "agent log": string(agentLog)} {
@@ -211,9 +225,14 @@ func TestInstallLoopback(t *testing.T) {
 	h2 := f.Hosts[1]
 	t.Run("a changed config restarts without rebuilding", func(t *testing.T) {
 		port := freeAgentPort(t)
-		q.stream(t, "PATCH", "/v1/hives/"+h2.Name, api.UpdateNodeRequest{AgentPort: &port})
+		oldToken := hiveToken(t, h2) // trusted from the queen's cache: its agent beats with it
+		direct := api.TransportHTTP  // the agent port matters to the direct path only
+		q.stream(t, "PATCH", "/v1/hives/"+h2.Name, api.UpdateNodeRequest{AgentPort: &port, Transport: &direct})
 		rep, _ := installNodes(t, q, api.InstallRequest{Nodes: []string{h2.Name}})
 		requireResults(t, rep, api.ResultInstalled)
+		if got := beatWith(t, q, h2.Name, oldToken, 1); got != http.StatusUnauthorized {
+			t.Errorf("the hive token the new config replaced, right after the install: %d, want 401", got)
+		}
 		if r := rep.Results[0]; r.Method != "" || r.AgentPID == pids[h2.Name] {
 			t.Errorf("result %+v: want no build and a new agent pid (was %d)", r, pids[h2.Name])
 		}
@@ -229,7 +248,7 @@ func TestInstallLoopback(t *testing.T) {
 		branch := "broken"
 		q.stream(t, "PATCH", "/v1/hives/"+h3.Name, api.UpdateNodeRequest{GitBranch: &branch})
 		rep, _ := installNodes(t, q, api.InstallRequest{Nodes: []string{h3.Name}, Method: "build"})
-		r := rep.Results[0]
+		r := rep.Results[0] // installNodes checked there is one
 		if r.Result != api.ResultFailed || r.Phase != "get binary" || r.Error == nil ||
 			!strings.Contains(r.Error.Message, "broken.go") {
 			t.Fatalf("result %+v (error %+v), want a failed build quoting the compiler", r, r.Error)
@@ -246,9 +265,13 @@ func TestInstallLoopback(t *testing.T) {
 	})
 
 	t.Run("uninstall keeps only the checkout", func(t *testing.T) {
+		oldToken := hiveToken(t, h)
 		events := q.stream(t, "POST", "/v1/hives/"+h.Name+"/uninstall", api.UninstallRequest{KeepSource: true})
 		if last := events[len(events)-1]; last.Error != nil {
 			t.Fatalf("uninstall: %+v", last.Error)
+		}
+		if got := beatWith(t, q, h.Name, oldToken, 1); got != http.StatusUnauthorized {
+			t.Errorf("the uninstalled agent's hive token, right after the uninstall: %d, want 401", got)
 		}
 		for _, gone := range []string{"bin", "run", "logs", "hive-agent.json"} {
 			if _, err := os.Stat(filepath.Join(h.InstallDir, gone)); !os.IsNotExist(err) {

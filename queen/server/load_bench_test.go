@@ -30,6 +30,7 @@ import (
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/testenv/gobuild"
 	"github.com/rbee-fleet/rbee/testenv/procmem"
+	"github.com/rbee-fleet/rbee/testenv/require"
 )
 
 // Shape of the ingest load.
@@ -284,7 +285,7 @@ func registerHives(b *testing.B, reg *hiveregistry.Registry, prefix string, n in
 		err := reg.Add(b.Context(), api.Node{
 			NodeName: name, SSHHost: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), SSHPort: 22,
 			GitRepoURL: "file:///srv/git/rbee.git", GitBranch: "main", InstallPath: "/opt/rbee",
-			AgentPort: api.DefaultAgentPort, Status: api.StatusOnline,
+			AgentPort: api.DefaultAgentPort, Status: api.StatusOnline, Transport: api.TransportHTTP,
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -398,15 +399,13 @@ func freeLoopback(b *testing.B) string {
 func requireProcStatus(b *testing.B) {
 	b.Helper()
 	if err := procmem.Available(); err != nil {
-		b.Skipf("%v; run this benchmark on Linux", err)
+		require.Missing(b, "/proc of Linux ("+err.Error()+")", "run this benchmark on Linux")
 	}
 }
 
 func requireGo(b *testing.B) {
 	b.Helper()
-	if _, err := exec.LookPath("go"); err != nil {
-		b.Skip("no go on PATH to build the binaries; install Go or add it to PATH")
-	}
+	require.Binary(b, "go", "install Go 1.26 and put it on PATH (scripts/install-deps.sh says how)")
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

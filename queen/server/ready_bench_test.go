@@ -28,6 +28,7 @@ import (
 	"github.com/rbee-fleet/rbee/queen/server"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/testenv/gobuild"
+	"github.com/rbee-fleet/rbee/testenv/require"
 )
 
 const (
@@ -49,9 +50,7 @@ const (
 func BenchmarkReadyToListed(b *testing.B) {
 	requireGo(b)
 	for _, prog := range []string{"/bin/sh", "sleep"} {
-		if _, err := exec.LookPath(prog); err != nil {
-			b.Skipf("no %s (%v): the fake worker is a shell script that sleeps", prog, err)
-		}
+		require.Binary(b, prog, "the fake worker is a shell script that sleeps: install coreutils")
 	}
 	env := startReadyFleet(b)
 	var post, listed []time.Duration
@@ -145,7 +144,7 @@ func registerReadyNode(b *testing.B, reg *hiveregistry.Registry, agentURL string
 	err := reg.Add(b.Context(), api.Node{
 		NodeName: readyNode, SSHHost: "127.0.0.1", SSHPort: 22, GitRepoURL: "file:///srv/git/rbee.git",
 		GitBranch: "main", InstallPath: "/opt/rbee", AgentPort: api.DefaultAgentPort,
-		Status: api.StatusOnline, AgentURL: agentURL,
+		Status: api.StatusOnline, AgentURL: agentURL, Transport: api.TransportHTTP,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -97,7 +97,7 @@ func (q *fuzzQueen) fixtures() []api.Node {
 	node := func(name, status, agentURL string) api.Node {
 		return api.Node{NodeName: name, SSHHost: "127.0.0.1", SSHPort: q.closedPort, SSHUser: "rbee",
 			GitRepoURL: "https://github.com/rbee-fleet/rbee.git", GitBranch: "main", InstallPath: "/opt/rbee",
-			AgentPort: 7835, Status: status, AgentURL: agentURL}
+			AgentPort: 7835, Status: status, AgentURL: agentURL, Transport: api.TransportHTTP}
 	}
 	return []api.Node{
 		node("gpu-1", api.StatusOnline, "http://127.0.0.1:"+strconv.Itoa(q.closedPort)),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/testenv/fleet"
+	"github.com/rbee-fleet/rbee/testenv/require"
 )
 
 // These tests change HOME and SSH_AUTH_SOCK, so they do not run in parallel.
@@ -38,9 +39,7 @@ func TestSSHConfigAlias(t *testing.T) {
 // TestSSHAgent adds a node with no key file: the key is in a real ssh-agent.
 func TestSSHAgent(t *testing.T) {
 	for _, bin := range []string{"ssh-agent", "ssh-add"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("skipping: %s not found; install openssh-client", bin)
-		}
+		require.Binary(t, bin, "install it with: apt-get install openssh-client")
 	}
 	f := fleet.New(t, fleet.Options{Hosts: 1, Prefix: "agent"})
 	h := f.Hosts[0]
@@ -66,7 +65,8 @@ func TestProxyJumpNetns(t *testing.T) {
 	jump := f.Hosts[0]
 	if conn, err := net.DialTimeout("tcp", "127.0.0.1:22", time.Second); err == nil {
 		conn.Close()
-		t.Skip("skipping: something listens on the queen's own 127.0.0.1:22, so the target would be reachable directly")
+		require.Missing(t, "a free 127.0.0.1:22 (something listens there, so the target would be reachable directly)",
+			"stop the service on 127.0.0.1:22 of the machine running the tests")
 	}
 	writeSSHConfig(t, fmt.Sprintf(`Host jumper
   HostName %s

@@ -567,9 +567,15 @@ func TestHeartbeatReconcile(t *testing.T) {
 	})
 }
 
+// TestHeartbeatStale drives the stale check with the queen's clock: a hive
+// silent for just under StaleAfter keeps its status and workers, one silent
+// for just over it is offline with its workers gone, while a hive that
+// kept beating stays online; its next beat turns a hive online again.
 func TestHeartbeatStale(t *testing.T) {
+	const staleAfter = 30 * time.Second
 	reg := openRouteRegistry(t)
-	q := startRouteQueen(t, reg, server.Config{HeartbeatInterval: 100 * time.Millisecond, StaleAfter: 300 * time.Millisecond})
+	clock := newTestClock()
+	q := startRouteQueen(t, reg, server.Config{Now: clock.Now, StaleAfter: staleAfter})
 	silent := addHive(t, reg, "gpu-silent", api.StatusInstalled)
 	alive := addHive(t, reg, "gpu-alive", api.StatusInstalled)
 	fresh := addHive(t, reg, "gpu-fresh", api.StatusInstalled) // never set online by install
@@ -578,44 +584,39 @@ func TestHeartbeatStale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q.run(t)
 	s1 := routeWorker("s-1", api.BackendCUDA, 0, modelTiny, api.WorkerIdle)
 	s2 := routeWorker("s-2", api.BackendCUDA, 1, modelTiny, api.WorkerBusy)
 	l1 := routeWorker("l-1", api.BackendCPU, 0, modelLlama, api.WorkerIdle)
 	f1 := routeWorker("f-1", api.BackendCPU, 0, modelLlama, api.WorkerIdle)
 	q.heartbeat(t, silent, s1, s2)
 	q.heartbeat(t, fresh, f1)
-	if got := workerKeys(q.list(t, "")); !slices.Equal(got, []string{"gpu-fresh/f-1", "gpu-silent/s-1", "gpu-silent/s-2"}) {
-		t.Fatalf("right after the beats: %v", got)
+	q.heartbeat(t, alive, l1)
+	all := []string{"gpu-alive/l-1", "gpu-fresh/f-1", "gpu-silent/s-1", "gpu-silent/s-2"}
+	status := func() map[string]string {
+		return map[string]string{"gpu-silent": q.node(t, "gpu-silent").Status,
+			"gpu-alive": q.node(t, "gpu-alive").Status, "gpu-fresh": q.node(t, "gpu-fresh").Status}
 	}
 
-	// gpu-alive beats on its own interval while the others go quiet.
-	ctx, stop := context.WithCancel(t.Context())
-	beating := make(chan error, 1)
-	go func() { beating <- q.keepBeating(ctx, alive, 100*time.Millisecond, l1) }()
-	pollUntil(t, 3*time.Second, "gpu-silent's workers removed and the hive offline", func() (bool, string) {
-		list := workerKeys(q.list(t, "node=gpu-silent"))
-		status := q.node(t, "gpu-silent").Status
-		return len(list) == 0 && status == api.StatusOffline, fmt.Sprintf("workers %v, status %s", list, status)
-	})
-	pollUntil(t, time.Second, "gpu-fresh's workers removed", func() (bool, string) {
-		list := workerKeys(q.list(t, "node=gpu-fresh"))
-		return len(list) == 0, fmt.Sprintf("workers %v", list)
-	})
-	stop()
-	if err := <-beating; err != nil {
-		t.Fatalf("gpu-alive's beats: %v", err)
+	clock.Advance(staleAfter - time.Millisecond)
+	q.srv.MarkStale(t.Context())
+	// A beat is the observation: it turned installed gpu-fresh online.
+	want := map[string]string{"gpu-silent": api.StatusOnline, "gpu-alive": api.StatusOnline, "gpu-fresh": api.StatusOnline}
+	if got := status(); !reflect.DeepEqual(got, want) {
+		t.Errorf("silent for just under StaleAfter: statuses %v, want %v", got, want)
 	}
-	if got := workerKeys(q.list(t, "node=gpu-alive")); !slices.Equal(got, []string{"gpu-alive/l-1"}) {
-		t.Errorf("gpu-alive kept beating but lists %v", got)
+	if got := workerKeys(q.list(t, "")); !slices.Equal(got, all) {
+		t.Errorf("silent for just under StaleAfter: workers %v, want %v", got, all)
 	}
-	if st := q.node(t, "gpu-alive").Status; st != api.StatusOnline {
-		t.Errorf("gpu-alive kept beating but is %s", st)
+
+	q.heartbeat(t, alive, l1)
+	clock.Advance(2 * time.Millisecond)
+	q.srv.MarkStale(t.Context())
+	want = map[string]string{"gpu-silent": api.StatusOffline, "gpu-alive": api.StatusOnline, "gpu-fresh": api.StatusOffline}
+	if got := status(); !reflect.DeepEqual(got, want) {
+		t.Errorf("silent for just over StaleAfter: statuses %v, want %v", got, want)
 	}
-	// A beat is the observation: it turned installed gpu-fresh online, and
-	// its silence then offline.
-	if st := q.node(t, "gpu-fresh").Status; st != api.StatusOffline {
-		t.Errorf("gpu-fresh beat once, then fell silent, but is %s; want offline", st)
+	if got := workerKeys(q.list(t, "")); !slices.Equal(got, []string{"gpu-alive/l-1"}) {
+		t.Errorf("silent for just over StaleAfter: workers %v, want only gpu-alive's", got)
 	}
 
 	q.heartbeat(t, silent, s1, s2)
@@ -625,6 +626,27 @@ func TestHeartbeatStale(t *testing.T) {
 	if got := workerKeys(q.list(t, "node=gpu-silent")); !slices.Equal(got, []string{"gpu-silent/s-1", "gpu-silent/s-2"}) {
 		t.Errorf("gpu-silent beat again but lists %v", got)
 	}
+}
+
+// TestStaleCheckRuns: Run checks on its own ticker, and gives a hive that
+// is online when the queen starts StaleAfter from then.
+func TestStaleCheckRuns(t *testing.T) {
+	const staleAfter = 40 * time.Millisecond // Run ticks every 10 ms of real time
+	reg := openRouteRegistry(t)
+	clock := newTestClock()
+	q := startRouteQueen(t, reg, server.Config{Now: clock.Now, StaleAfter: staleAfter})
+	h := addHive(t, reg, "gpu-1", api.StatusInstalled)
+	if err := reg.SetStatus(t.Context(), h.name, api.StatusOnline, nil); err != nil {
+		t.Fatal(err)
+	}
+	q.run(t)
+	// Run notes the online hive at its start, at a moment the test cannot
+	// see: every poll moves the clock past StaleAfter again.
+	pollUntil(t, 10*time.Second, "gpu-1 offline", func() (bool, string) {
+		clock.Advance(staleAfter + time.Millisecond)
+		st := q.node(t, "gpu-1").Status
+		return st == api.StatusOffline, "status " + st
+	})
 }
 
 func TestWorkerSpawnStop(t *testing.T) {
@@ -1062,7 +1084,7 @@ func addHive(t testing.TB, reg *hiveregistry.Registry, name, status string) hive
 	t.Helper()
 	n := api.Node{NodeName: name, SSHHost: "10.0.0.7", SSHPort: 22, SSHUser: "rbee",
 		GitRepoURL: "https://github.com/rbee-fleet/rbee.git", GitBranch: "main", InstallPath: "~/rbee",
-		AgentPort: 7835, Status: status}
+		AgentPort: 7835, Status: status, Transport: api.TransportHTTP} // stub agents on loopback HTTP
 	if err := reg.Add(t.Context(), n); err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,10 @@ func TestDecode(t *testing.T) {
 		{name: "syntax", in: `{"name":"secret-payload"`, wantStatus: 400, wantCode: api.CodeInvalidJSON, wantInMsg: "malformed JSON"},
 		{name: "wrong type", in: `{"count":"secret-payload"}`, wantStatus: 400, wantCode: api.CodeInvalidJSON, wantInMsg: `field "count" must be int`},
 		{name: "two values", in: `{} {}`, wantStatus: 400, wantCode: api.CodeInvalidJSON, wantInMsg: "malformed JSON"},
-		{name: "too large", in: `{"name":"` + strings.Repeat("x", MaxBody) + `"}`, wantStatus: 413, wantCode: api.CodeBodyTooLarge},
+		// The limit is 1 MiB (README), written out rather than taken from
+		// MaxBody, so that a changed constant fails here.
+		{name: "exactly 1 MiB", in: sized(1048576)},
+		{name: "1 MiB and a byte", in: sized(1048577), wantStatus: 413, wantCode: api.CodeBodyTooLarge, wantInMsg: "1 MiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,7 +37,7 @@ func TestDecode(t *testing.T) {
 			var v body
 			ok := Decode(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.in)), &v)
 			if tt.wantStatus == 0 {
-				if !ok || v.Name != "a" || v.Count != 2 {
+				if !ok || !strings.HasPrefix(v.Name, "a") || strings.Trim(v.Name, "a") != "" || v.Count != 2 {
 					t.Fatalf("Decode = %v, %+v", ok, v)
 				}
 				return
@@ -51,4 +54,11 @@ func TestDecode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sized returns a body that decodes to {name: "aaa…", count: 2} and is n
+// bytes long.
+func sized(n int) string {
+	const head, tail = `{"count":2,"name":"`, `"}`
+	return head + strings.Repeat("a", n-len(head)-len(tail)) + tail
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/rbee-fleet/rbee/testenv/require"
 )
 
 // New starts a fleet for a test and registers its Close with t.Cleanup. When
 // a prerequisite is missing (sshd, root for netns mode, …) the test is
-// skipped with one line naming it and the fix. When the test failed, the
+// skipped with one line naming it and the fix, or fails so under
+// RBEE_REQUIRE_INTEGRATION=1 (see package require). When the test failed, the
 // logs of every sshd and of the git daemon are printed before cleanup.
 func New(t testing.TB, opts Options) *Fleet {
 	t.Helper()
@@ -25,7 +28,7 @@ func New(t testing.TB, opts Options) *Fleet {
 	f, err := Start(ctx, opts)
 	var missing *MissingError
 	if errors.As(err, &missing) {
-		t.Skipf("skipping: %v", missing)
+		require.Missing(t, missing.What, missing.Fix)
 	}
 	if err != nil {
 		t.Fatalf("start test fleet: %v", err)
