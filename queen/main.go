@@ -32,6 +32,8 @@ type cli struct {
 	Hive    hiveCmd    `cmd:"" help:"Start, stop and check the hive agent of a node."`
 	Workers workersCmd `cmd:"" help:"List, spawn and stop inference workers."`
 	DB      dbCmd      `cmd:"" name:"db" help:"Back up the hive registry."`
+	Keys    keysCmd    `cmd:"" help:"Create, list and revoke the gateway's client keys."`
+	Chat    chatCmd    `cmd:"" help:"Ask a model through the gateway and stream the answer."`
 	Version versionCmd `cmd:"" help:"Print the version of queen."`
 }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rbee-fleet/rbee/queen/gateway"
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
 	"github.com/rbee-fleet/rbee/queen/server"
 	"github.com/rbee-fleet/rbee/shared/httpserver"
@@ -27,6 +28,13 @@ type serveCmd struct {
 	AdvertiseURL      string        `name:"advertise-url" help:"URL hive agents reach the queen at (default: derived from --listen)."`
 	HeartbeatInterval time.Duration `name:"heartbeat-interval" default:"5s" help:"Heartbeat interval the queen asks agents for."`
 	StaleAfter        time.Duration `name:"stale-after" default:"30s" help:"Silence after which a hive is offline."`
+	MaxConnsPerIP     int           `name:"max-conns-per-ip" default:"128" help:"Open connections one remote address may hold (gateway clients behind one address need more)."`
+
+	GatewayModels    string        `name:"gateway-models" type:"existingfile" placeholder:"FILE" help:"JSON file of the models the gateway may spawn on demand (README: The gateway)."`
+	GatewayQueue     int           `name:"gateway-queue" default:"64" help:"Requests that may wait per model when every worker is busy; 0 answers 429 at once."`
+	GatewayQueueWait time.Duration `name:"gateway-queue-wait" default:"30s" help:"Longest wait in the queue before 503."`
+	IdleTimeout      time.Duration `name:"idle-timeout" default:"5m" help:"Stop a worker the gateway spawned after this long without a request; 0 = never."`
+	IdleStopManual   bool          `name:"idle-stop-manual" help:"Apply --idle-timeout to workers spawned by hand too."`
 }
 
 // tokenFile and dbFile are the names of the queen's files in its data dir.
@@ -63,14 +71,19 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; is another queen running? pick another address with --listen", s.Listen, err)
 	}
+	settings, err := s.gatewaySettings()
+	if err != nil {
+		return err
+	}
 	queenAPI := server.New(server.Config{
 		Registry: reg, Token: token, Logger: log,
 		QueenURL: s.queenURL(ln.Addr()), AgentBinary: agentBinary(),
 		HeartbeatInterval: s.HeartbeatInterval, StaleAfter: s.StaleAfter,
+		Gateway: settings,
 	})
 	go queenAPI.Run(ctx)
 	go reloadOnHangup(ctx, log, hup, filepath.Join(g.DataDir, tokenFile), queenAPI)
-	srv := httpserver.New(queenAPI.Handler(), httpserver.Limits{Logger: log})
+	srv := httpserver.New(queenAPI.Handler(), httpserver.Limits{Logger: log, MaxConnsPerIP: s.MaxConnsPerIP})
 	log.Info("queen serving", "version", version.String(), "listen", ln.Addr().String(), "data_dir", g.DataDir)
 	fmt.Fprintf(os.Stderr, "queen listening on http://%s (data dir %s)\n", ln.Addr(), g.DataDir)
 	errc := make(chan error, 1)
@@ -139,4 +152,22 @@ func reloadOnHangup(ctx context.Context, log *slog.Logger, hup <-chan os.Signal,
 func tokenFingerprint(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:6])
+}
+
+// gatewaySettings turns the gateway flags into settings, reading the
+// models file.
+func (s *serveCmd) gatewaySettings() (gateway.Settings, error) {
+	if s.GatewayQueue < 0 || s.GatewayQueueWait < 0 || s.IdleTimeout < 0 {
+		return gateway.Settings{}, errors.New("--gateway-queue, --gateway-queue-wait and --idle-timeout must not be negative")
+	}
+	set := gateway.Settings{QueueLength: s.GatewayQueue, QueueWait: s.GatewayQueueWait,
+		IdleTimeout: s.IdleTimeout, IdleStopManual: s.IdleStopManual}
+	if s.GatewayModels != "" {
+		models, err := gateway.LoadModels(s.GatewayModels)
+		if err != nil {
+			return gateway.Settings{}, withHint(err, "fix the file; README: The gateway shows its form")
+		}
+		set.Models = models
+	}
+	return set, nil
 }

@@ -73,8 +73,12 @@ run ./bin/queen workers list --node host-2 --state idle
 
 worker_url=$(./bin/queen --json workers list --node host-1 | grep -o '"url": *"[^"]*"' | head -1 | cut -d'"' -f4)
 worker_id=$(./bin/queen --json workers list --node host-1 | grep -o '"worker_id": *"[^"]*"' | head -1 | cut -d'"' -f4)
-run curl -sS --max-time 10 -H 'Content-Type: application/json' \
-  -d '{"model":"hf:rbee/demo-tiny","prompt":"Why do bees dance?","max_tokens":12}' "$worker_url/v1/completions"
+# The gateway: one endpoint for the fleet, with a client key (not the
+# admin token).
+say ./bin/queen keys create --name demo
+api_key=$(./bin/queen keys create --name demo)
+run curl -sS --max-time 10 -H "Authorization: Bearer $api_key" -H 'Content-Type: application/json' \
+  -d '{"model":"hf:rbee/demo-tiny","prompt":"Why do bees dance?","max_tokens":12}' "$url/v1/completions"
 echo
 run ./bin/queen workers stop --id "$worker_id"
 run ./bin/queen workers list
@@ -93,6 +97,9 @@ say echo "my notes" ">" "$install_dir/notes.txt"
 echo "my notes" > "$install_dir/notes.txt"
 run ./bin/queen setup uninstall --node host-2
 run ls -A "$install_dir"
+
+# Last: a streamed answer through the gateway, from a worker still running.
+run ./bin/queen chat --key "$api_key" --model hf:rbee/demo-tiny "Why do bees dance?"
 echo
 echo "demo: done; stopping everything it started"
 

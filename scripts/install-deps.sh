@@ -2,7 +2,9 @@
 # Checks for Go 1.26 (exits 1 saying how to install it), then installs what
 # rbee's tests and demo need when it is missing: sshd and ssh
 # (openssh-server, openssh-client), git, ip (iproute2), useradd (passwd)
-# and curl (the demo's completion request).
+# curl (the demo's completion request), and chromium with a font for the
+# status page's browser test, and nft (nftables: the firewall of the ssh
+# transport tests' netns hosts).
 # As root it uses apt-get; as another user it prints the command to run and
 # exits non-zero only if something needed is missing. Quiet when all is there.
 set -euo pipefail
@@ -14,6 +16,9 @@ declare -A need=(
   [ip]=iproute2
   [useradd]=passwd
   [curl]=curl
+  [nft]=nftables # firewalls in the ssh transport tests' netns hosts
+  [chromium]=chromium # the status page's browser test (headless)
+  [/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf]=fonts-dejavu-core # text in its screenshots
 )
 
 # Go is not a Debian package here (Debian's is older than the 1.26 the
@@ -31,7 +36,7 @@ fi
 
 missing=()
 for bin in "${!need[@]}"; do
-  if [[ $bin == /* ]]; then [[ -x $bin ]] && continue
+  if [[ $bin == /* ]]; then [[ -e $bin ]] && continue
   else command -v "$bin" >/dev/null 2>&1 && continue
   fi
   missing+=("${need[$bin]}")

@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/provision"
+	"github.com/rbee-fleet/rbee/queen/gateway"
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
+	"github.com/rbee-fleet/rbee/queen/metrics"
+	"github.com/rbee-fleet/rbee/queen/sshpool"
 	"github.com/rbee-fleet/rbee/queen/workerregistry"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/shared/version"
@@ -38,6 +41,9 @@ type Config struct {
 	// HeartbeatTimeout bounds install's wait for a new agent's first
 	// heartbeat; 0 means 60 s.
 	HeartbeatTimeout time.Duration
+	// Gateway are the settings of the OpenAI-compatible gateway served on
+	// the same address (README: The gateway).
+	Gateway gateway.Settings
 }
 
 // Server serves the queen's HTTP API.
@@ -49,7 +55,17 @@ type Server struct {
 	workers    *workerregistry.Registry
 	tokens     *hiveTokens
 	agentHTTP  *http.Client
-	adminToken atomic.Pointer[string] // the admin token in force
+	pool       *sshpool.Pool
+	forwards   forwards
+	handler    http.Handler // the routes, also served on the remote forwards
+	prom       *metrics.Metrics
+	phases     *installPhases // the last install's phases, for the status page
+
+	clientsMu    sync.Mutex
+	agentClients map[string]*http.Client // per node and agent URL, over the pool
+	adminToken   atomic.Pointer[string]  // the admin token in force
+	keys         *clientKeys
+	gateway      *gateway.Gateway
 
 	mu      sync.Mutex
 	pending map[string]bool // names with an add, update or remove in flight
@@ -74,6 +90,15 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, pending: map[string]bool{}, beats: newHeartbeats(),
 		workers: workerregistry.New(), tokens: newHiveTokens(), agentHTTP: &http.Client{Transport: transport}}
 	s.SetAdminToken(cfg.Token)
+	s.prom = s.newMetrics()
+	s.phases = newInstallPhases(s.prom)
+	s.pool = s.newPool()
+	s.forwards.nodes = map[string]*forward{}
+	s.agentClients = map[string]*http.Client{}
+	s.keys = &clientKeys{s: s, ok: map[string]string{}}
+	s.gateway = gateway.New(gateway.Config{Settings: cfg.Gateway, Workers: s.workers, Keys: s.keys,
+		Fleet: gatewayFleet{s}, Logger: cfg.Logger})
+	s.handler = s.routes()
 	return s
 }
 
@@ -84,10 +109,16 @@ func (s *Server) SetAdminToken(token string) {
 }
 
 // Handler returns the HTTP handler with every route.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// routes builds the handler with every route.
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", s.health)
-	mux.Handle("GET /metrics", s.auth(http.HandlerFunc(s.metrics)))
+	mux.Handle("GET /metrics", s.auth(s.prom.Handler()))
+	page := s.statusPage()
+	mux.Handle("GET /{$}", page) // the status page, with its own login
+	mux.Handle("/ui/", page)
 	mux.Handle("POST /v1/hives", s.auth(http.HandlerFunc(s.addNode)))
 	mux.Handle("GET /v1/hives", s.auth(http.HandlerFunc(s.listNodes)))
 	mux.Handle("GET /v1/hives/{name}", s.auth(http.HandlerFunc(s.getNode)))
@@ -108,31 +139,37 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/workers/list", s.auth(http.HandlerFunc(s.listWorkers)))
 	mux.Handle("POST /v1/workers/spawn", s.auth(http.HandlerFunc(s.spawnWorker)))
 	mux.Handle("POST /v1/workers/{id}/stop", s.auth(http.HandlerFunc(s.stopWorker)))
+	mux.Handle("GET /v1/workers/{id}/connect", s.auth(http.HandlerFunc(s.connectWorker)))
+	mux.Handle("POST /v1/keys", s.auth(http.HandlerFunc(s.createKey)))
+	mux.Handle("GET /v1/keys", s.auth(http.HandlerFunc(s.listKeys)))
+	mux.Handle("DELETE /v1/keys/{name}", s.auth(http.HandlerFunc(s.revokeKey)))
+	for _, route := range gateway.Routes {
+		mux.Handle(route, s.gateway) // client keys, checked inside
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound,
 			Message: "no route " + r.Method + " " + r.URL.Path, Hint: "see the HTTP API section of the README for the routes"})
 	})
-	return mux
+	return s.prom.Instrument(mux)
 }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, api.Health{Status: api.HealthAlive, Version: version.String(), APIVersion: version.APIVersion})
 }
 
-func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	_, _ = w.Write([]byte("# HELP rbee_queen_ssh_handshakes_total SSH handshakes the queen made.\n" +
-		"# TYPE rbee_queen_ssh_handshakes_total counter\n" +
-		"rbee_queen_ssh_handshakes_total " + itoa(s.handshakes.Load()) + "\n" +
-		"# HELP rbee_queen_workers Workers in the in-memory worker registry.\n" +
-		"# TYPE rbee_queen_workers gauge\n" +
-		"rbee_queen_workers " + itoa(int64(s.workers.Len())) + "\n"))
-}
-
-// auth lets a request through only with the admin bearer token.
+// auth lets a request through only with the admin bearer token; a
+// gateway client key gets 403.
 func (s *Server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if ok && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(*s.adminToken.Load())) != 1 {
+			if _, isKey, _ := s.keys.ClientOf(r.Context(), token); isKey {
+				writeError(w, http.StatusForbidden, api.ErrorDetail{Code: api.CodeForbidden,
+					Message: "a gateway client key is not accepted on admin routes",
+					Hint:    "pass the queen's admin token (its data dir's admin.token) with --token or RBEE_TOKEN"})
+				return
+			}
+		}
 		if !ok || token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(*s.adminToken.Load())) != 1 {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, http.StatusUnauthorized, api.ErrorDetail{Code: api.CodeUnauthorized,

@@ -83,6 +83,9 @@ const (
 	CodeHiveNotOnline = "HIVE_NOT_ONLINE"
 	// CodeAgentUnreachable is an agent the queen could not reach (HTTP 502).
 	CodeAgentUnreachable = "AGENT_UNREACHABLE"
+	// CodeWorkerUnreachable is a worker port the queen could not open a
+	// tunnel to (HTTP 502).
+	CodeWorkerUnreachable = "WORKER_UNREACHABLE"
 )
 
 // Error codes of node lifecycle safety (issue 9).
