@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/rbee-fleet/rbee/shared/api"
 )
 
 // acquire returns a worker of model with a slot taken for the request,
@@ -13,7 +15,7 @@ import (
 func (g *Gateway) acquire(ctx context.Context, model string) (*upstream, *apiError) {
 	spec, spawnable := g.models[model]
 	spawnable = spawnable && g.cfg.Fleet != nil
-	up, w, needSpawn, aerr := g.table.take(model, spawnable, time.Now())
+	up, w, needSpawn, aerr := g.take(model, spawnable)
 	switch {
 	case aerr != nil:
 		return nil, aerr
@@ -26,6 +28,20 @@ func (g *Gateway) acquire(ctx context.Context, model string) (*upstream, *apiErr
 		go g.spawn(spec)
 	}
 	return g.wait(ctx, model, w)
+}
+
+// take takes a slot of model's workers. The table follows the registry a
+// moment behind (a rebuild per change, at most one per rebuildGap): when
+// the registry lists a worker of a model the table does not know yet (say
+// just after a queen restart), the table catches up first, so the answer
+// is never a 404 for a model that is there.
+func (g *Gateway) take(model string, spawnable bool) (*upstream, *waiter, bool, *apiError) {
+	up, w, needSpawn, aerr := g.table.take(model, spawnable, time.Now())
+	if up != nil || w != nil || aerr != nil || len(g.cfg.Workers.List(api.WorkerFilter{Model: model})) == 0 {
+		return up, w, needSpawn, aerr
+	}
+	g.table.rebuild(g.cfg.Workers.List(api.WorkerFilter{}), time.Now())
+	return g.table.take(model, spawnable, time.Now())
 }
 
 // wait waits for w's grant, at most Settings.QueueWait.
