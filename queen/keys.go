@@ -46,8 +46,10 @@ func (c *keysCreateCmd) Run(ctx context.Context, s *session) error {
 	if s.g.JSON {
 		return writeJSON(s.stdout, k)
 	}
+	// The key alone on stdout, so `key=$(queen keys create …)` works; the
+	// note goes to stderr.
 	fmt.Fprintln(s.stdout, k.Key)
-	s.say("created client key %q; it is shown only now: clients send it as Authorization: Bearer <key>", k.Name)
+	fmt.Fprintf(s.stderr, "[queen] created client key %q; it is shown only now: clients send it as Authorization: Bearer <key>\n", k.Name)
 	return nil
 }
 
