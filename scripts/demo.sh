@@ -98,7 +98,9 @@ echo "my notes" > "$install_dir/notes.txt"
 run ./bin/queen setup uninstall --node host-2
 run ls -A "$install_dir"
 
-# Last: a streamed answer through the gateway, from a worker still running.
+# Last: a streamed answer through the gateway. The stop and the uninstall
+# above ended the other workers; host-3's agent runs again, so it gets one.
+run ./bin/queen workers spawn --node host-3 --model hf:rbee/demo-tiny --ready-timeout 1m
 run ./bin/queen chat --key "$api_key" --model hf:rbee/demo-tiny "Why do bees dance?"
 echo
 echo "demo: done; stopping everything it started"
