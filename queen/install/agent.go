@@ -163,12 +163,17 @@ func exitHint(tail, node, log string) string {
 	return fmt.Sprintf("read %s on the node, fix the cause, then run `queen hive start --node %s`", log, node)
 }
 
-// record stores what was installed and marks the node online.
+// record stores what was installed and marks the node online; it writes
+// nothing when the registry holds that already (see recorded).
 func (j *job) record(ctx context.Context) error {
 	ep := j.client.Endpoint()
 	agentURL := "http://" + net.JoinHostPort(ep.HostName, strconv.Itoa(j.node.AgentPort))
 	if j.sshTransport() {
 		agentURL = SSHEndpoints(j.node).AgentURL()
+	}
+	if j.recorded(agentURL) {
+		j.say(PhaseRecord, "✅ up to date (%s)", short(j.installedCommit()))
+		return nil
 	}
 	now := time.Now().Unix()
 	_, err := j.in.Registry.Update(ctx, j.node.NodeName, func(n *api.Node) error {
@@ -188,6 +193,16 @@ func (j *job) record(ctx context.Context) error {
 		j.say(PhaseRecord, "✅ installed %s", short(j.installedCommit()))
 	}
 	return nil
+}
+
+// recorded reports whether the registry already holds what record would
+// write: an up-to-date install of an online node whose commit and agent
+// URL are the ones stored. Then record writes nothing (registry writes are
+// serialised, and a re-run of a large fleet would queue on them); the
+// status stays the heartbeats' business, as it is for every node.
+func (j *job) recorded(agentURL string) bool {
+	return j.upToDate() && j.node.Status == api.StatusOnline && j.node.AgentURL == agentURL &&
+		j.node.InstalledCommit == j.installedCommit() && j.beat.AgentVersion == ""
 }
 
 // installedCommit is the commit the installed agent was built from: the

@@ -1,21 +1,17 @@
 package install
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/rbee-fleet/rbee/provision"
-	"github.com/rbee-fleet/rbee/shared/api"
 )
 
 // binary makes sure P/bin/hive-agent is the agent of this install: built
@@ -99,39 +95,6 @@ var elfMachines = map[string]elf.Machine{
 // goArch maps `uname -m` to GOARCH, for the hint on a wrong binary.
 var goArch = map[string]string{"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
-func (j *job) upload(ctx context.Context) error {
-	for _, bin := range []struct {
-		name, fact string
-		local      string
-		read       func() localAgent
-	}{
-		{"rbee-worker", "worker_sha256", j.in.workerBinary(), j.in.localWorker},
-		{"hive-agent", "binary_sha256", j.in.AgentBinary, j.in.localAgent},
-	} {
-		prebuilt := bin.read()
-		if prebuilt.err == nil {
-			prebuilt.err = checkRuns(bin.local)
-		}
-		if prebuilt.err != nil {
-			return withHint("build it next to the queen with `make build`, or install with `--method build`",
-				"read the prebuilt %s %s: %w", bin.name, bin.local, prebuilt.err)
-		}
-		if err := j.checkArch(bin.local); err != nil {
-			return err
-		}
-		if j.facts[bin.fact] == prebuilt.sha256 && j.runs(bin.name) {
-			j.say(PhaseBinary, "%s already uploaded (sha256 %s)", bin.name, prebuilt.sha256[:12])
-			continue
-		}
-		j.say(PhaseBinary, "⬆️ uploading %s (%d MiB)", bin.local, len(prebuilt.data)>>20)
-		if err := j.sendVerified(ctx, bin.name, prebuilt.data, prebuilt.sha256); err != nil {
-			return err
-		}
-		j.made = MethodUpload
-	}
-	return j.checkUploaded(ctx)
-}
-
 // runs reports whether the probe saw the installed binary name able to
 // run: the agent said a version, the worker is executable.
 func (j *job) runs(name string) bool {
@@ -148,22 +111,6 @@ func checkRuns(file string) error {
 		err = fmt.Errorf("not executable (mode %v)", info.Mode().Perm())
 	}
 	return err
-}
-
-// checkUploaded runs the uploaded agent on the node, records the version
-// it says, and warns when that is not the checkout's commit.
-func (j *job) checkUploaded(ctx context.Context) error {
-	if j.made == MethodUpload {
-		out, err := j.run(ctx, versionScript, j.node.InstallPath)
-		if j.agentVersion = versionOf(out); err != nil || j.agentVersion == "" {
-			return withHint(j.reinstallHint(), "the uploaded hive-agent does not run on the node (%q, %v)", strings.TrimSpace(out), err)
-		}
-	}
-	if !sameCommit(j.agentVersion, j.commit) {
-		j.report(api.LevelWarn, PhaseBinary, fmt.Sprintf("⚠️ the uploaded hive-agent is %s, the checkout of %s is at %s; the queen records the binary's version",
-			j.agentVersion, j.node.GitBranch, short(j.commit)), 0)
-	}
-	return nil
 }
 
 // sameCommit reports whether two commit names name the same commit: one
@@ -214,64 +161,4 @@ func (j *job) checkArch(local string) error {
 			"%s is built for %v, the node is %s/%s", local, f.Machine, j.facts["os"], arch)
 	}
 	return nil
-}
-
-// sendVerified uploads data to a temp file in P/bin, checks its SHA-256 on
-// the node, makes it executable and renames it over P/bin/<name>. The temp
-// file is removed on every failure.
-func (j *job) sendVerified(ctx context.Context, name string, data []byte, want string) (err error) {
-	sc, err := j.client.SFTP()
-	if err != nil {
-		return err
-	}
-	dir := path.Join(j.node.InstallPath, "bin")
-	if err := sc.MkdirAll(dir); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	tmp := path.Join(dir, tempName())
-	defer func() {
-		if err != nil {
-			_ = sc.Remove(tmp)
-		}
-	}()
-	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		f.Close()
-		return fmt.Errorf("upload to %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("upload to %s: %w", tmp, err)
-	}
-	got, err := j.remoteSHA256(ctx, tmp)
-	if err != nil {
-		return err
-	}
-	if got != want {
-		return fmt.Errorf("uploaded file has sha256 %s, want %s: the transfer was damaged; run install again", got, want)
-	}
-	if err := sc.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err := sc.PosixRename(tmp, path.Join(dir, name)); err != nil {
-		return fmt.Errorf("rename %s into place: %w", tmp, err)
-	}
-	// The build stamp of older queens no longer describes the binary.
-	_ = sc.Remove(path.Join(dir, "hive-agent.version"))
-	return nil
-}
-
-// remoteSHA256 returns the SHA-256 of a file on the node, "" if it is missing.
-func (j *job) remoteSHA256(ctx context.Context, file string) (string, error) {
-	out, err := j.client.Run(ctx, provision.Command("sha256sum", "--", file))
-	if err != nil {
-		return "", fmt.Errorf("sha256sum %s: %w", file, err)
-	}
-	fields := strings.Fields(string(out))
-	if len(fields) == 0 {
-		return "", fmt.Errorf("sha256sum %s answered nothing", file)
-	}
-	return fields[0], nil
 }

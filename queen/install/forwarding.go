@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -76,7 +77,7 @@ func tryStreamLocal(ctx context.Context, c *provision.Client) (remoteRefused, di
 	if err != nil {
 		return errors.Is(err, provision.ErrForwardingRefused), false
 	}
-	defer func() { _, _ = c.Run(ctx, provision.Command("rm", "-f", "--", sock)) }()
+	defer removeSocket(ctx, c, sock)
 	defer ln.Close()
 	conn, err := c.DialContext(ctx, "unix", sock)
 	if err != nil {
@@ -85,6 +86,18 @@ func tryStreamLocal(ctx context.Context, c *provision.Client) (remoteRefused, di
 	}
 	conn.Close()
 	return false, false
+}
+
+// removeSocket removes the socket file a streamlocal forward left (sshd
+// does not): over the connection's SFTP session, which needs no process on
+// the node, else with rm.
+func removeSocket(ctx context.Context, c *provision.Client, sock string) {
+	if sc, err := c.SFTP(); err == nil {
+		if err := sc.Remove(sock); err == nil || errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+	}
+	_, _ = c.Run(ctx, provision.Command("rm", "-f", "--", sock))
 }
 
 // forwardingError is the probe's failure for a node whose sshd refuses

@@ -62,6 +62,9 @@ type Installer struct {
 	// HeartbeatTimeout bounds the wait for a started agent's first
 	// heartbeat; 0 means 60 s.
 	HeartbeatTimeout time.Duration
+	// Hashes, when set, remembers the hashes of the nodes' binaries
+	// between installs, so a re-run hashes only a binary that changed.
+	Hashes *HashCache
 	// OnTokens, when set, is told right after a node's tokens changed in
 	// the registry, so caches of the old ones are dropped at once.
 	OnTokens func(node string)

@@ -29,6 +29,8 @@ type job struct {
 	prev, plan manifest
 	// agentVersion is what the installed binary says its version is.
 	agentVersion string
+	// placedVersion is what the agent said when run right after an upload.
+	placedVersion string
 
 	configChanged bool
 	oldPID        int // the agent running before, 0 if none
@@ -123,12 +125,15 @@ func (j *job) probe(ctx context.Context) error {
 	if j.method == MethodUpload || j.method == MethodAuto {
 		sha = "sha" // only an upload compares the installed binary's hash
 	}
+	reach := j.checkReach(ctx)
 	out, err := j.run(ctx, probeScript, j.node.InstallPath, j.node.GitRepoURL, j.node.GitBranch, sha,
-		strings.Join(knownPaths(), " "))
+		strings.Join(knownPaths(), " "), j.knownStat(0), j.knownStat(1))
+	reachErr := <-reach
 	if err != nil {
 		return fmt.Errorf("probe the node: %w", err)
 	}
 	j.facts = keyValues(out)
+	j.in.Hashes.fill(j.node.NodeName, j.node.InstallPath, j.facts)
 	f := j.facts
 	f["os"], f["arch"], _ = strings.Cut(f["os_arch"], " ")
 	j.say(PhaseProbe, "%s/%s, %s, %s", f["os"], f["arch"], orMissing(f["git"], "git"), orMissing(f["go"], "go"))
@@ -156,14 +161,37 @@ func (j *job) probe(ctx context.Context) error {
 		return withHint("free some space on the node or pick another install path",
 			"only %d MiB free at %s; a %s install needs %d MiB", free>>10, j.node.InstallPath, j.method, need>>10)
 	}
-	if j.sshTransport() {
-		if problems := CheckForwarding(ctx, j.client); len(problems) > 0 {
-			return forwardingError(j.node.NodeName, problems)
-		}
-	} else if problem := CheckDirectPort(ctx, j.client.Endpoint().HostName, j.node.AgentPort); problem != "" {
-		return directPortError(j.node.NodeName, problem)
+	if reachErr != nil {
+		return reachErr
 	}
 	return j.checkInstallPath()
+}
+
+// knownStat is the stat of the i-th of binaryFacts on the node whose hash
+// the queen knows, for the probe to skip hashing it again.
+func (j *job) knownStat(i int) string {
+	return j.in.Hashes.known(j.node.NodeName, path.Join(j.node.InstallPath, binaryFacts[i].file))
+}
+
+// checkReach checks, while the probe script runs, that the node's
+// transport can work: the forwarding its sshd must allow (ssh), or the
+// agent port the queen must reach (http). The verdict arrives on the
+// channel, nil when it can.
+func (j *job) checkReach(ctx context.Context) <-chan error {
+	verdict := make(chan error, 1)
+	go func() {
+		if j.sshTransport() {
+			if problems := CheckForwarding(ctx, j.client); len(problems) > 0 {
+				verdict <- forwardingError(j.node.NodeName, problems)
+				return
+			}
+		} else if problem := CheckDirectPort(ctx, j.client.Endpoint().HostName, j.node.AgentPort); problem != "" {
+			verdict <- directPortError(j.node.NodeName, problem)
+			return
+		}
+		verdict <- nil
+	}()
+	return verdict
 }
 
 // checkInstallPath decides whether install may use the install path, and

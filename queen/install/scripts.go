@@ -8,48 +8,104 @@ package install
 // the install manifest), the agent installed there (the version its binary
 // prints when run, so a binary that cannot run is seen), and whether its
 // checkout is a clean copy of branch $3 of repository $2 at that branch's
-// head (then fetch has nothing to do); with $4 = "sha" also the SHA-256 of
-// the installed binaries. One session answers all an up-to-date re-run
-// needs, and it starts few processes: each costs about 10 ms on a small VM.
-const probeScript = `p=$1 url=$2 branch=$3
+// head (then fetch has nothing to do); with $4 = "sha" also the stat and
+// SHA-256 of the installed binaries, the hash only of those whose stat is
+// not $6 (agent) or $7 (worker), see hashFunction. One session answers all
+// an up-to-date re-run needs, and it starts few processes: each costs
+// about 10 ms on a small VM (and the nodes of a test fleet share the
+// queen's cores), so what the shell can do itself (dirname, ls -A,
+// head -n 1, cut) it does, one process hashes both binaries, and one git
+// status gives the checkout's branch, commit and cleanliness.
+const probeScript = `p=$1 url=$2 branch=$3 nl='
+'
 echo "os_arch=$(uname -sm)"
 echo "home=$HOME"
-echo "user=$(id -un)"
+echo "user=${USER:-$(id -un)}"
 echo "git=$(git --version 2>/dev/null)"
 echo "go=$(go version 2>/dev/null)"
-d=$p; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
-echo "free_kib=$(df -Pk "$d" | awk 'NR==2 {print $4}')"
+d=$p; while [ ! -e "$d" ]; do case $d in */*) d=${d%/*}; d=${d:-/} ;; *) d=. ;; esac; done
+df -Pk "$d" 2>/dev/null | { read -r _; read -r _ _ _ f _; echo "free_kib=$f"; }
 if [ -d "$d" ] && [ -w "$d" ]; then echo writable=yes; else echo writable=no; fi
+nonempty() { for x in "$1"/* "$1"/.[!.]* "$1"/..?*; do if [ -e "$x" ] || [ -L "$x" ]; then return 0; fi; done; return 1; }
 if [ ! -e "$p" ] && [ ! -L "$p" ]; then echo dir=missing
 elif [ ! -d "$p" ]; then echo dir=notdir
-elif [ -z "$(ls -A "$p" 2>/dev/null)" ]; then echo dir=empty
+elif ! nonempty "$p"; then echo dir=empty
 else echo dir=nonempty; fi
+o=
 if [ -d "$p/.git" ]; then
   echo checkout=yes
-  echo "origin=$(git -C "$p" config --get remote.origin.url 2>/dev/null)"
+  o=$(git -C "$p" config --get remote.origin.url 2>/dev/null)
+  echo "origin=$o"
 else echo checkout=no; fi
 e=; for f in $5; do if [ -e "$p/$f" ] || [ -L "$p/$f" ]; then e="$e $f"; fi; done
 echo "exists=$e"
-m=; [ -f "$p/` + ManifestName + `" ] && m=$(head -c 8192 "$p/` + ManifestName + `" | tr -d '\n')
+m=; [ -f "$p/` + ManifestName + `" ] && m=$(head -c 8192 "$p/` + ManifestName + `")
+case $m in *"$nl"*) m=$(printf %s "$m" | tr -d '\n') ;; esac
 echo "manifest=$m"
 ` + agentFunctions + `echo "pid=$(agent_pid "$p")"
-v=; [ -f "$p/bin/hive-agent" ] && [ -x "$p/bin/hive-agent" ] && v=$("$p/bin/hive-agent" version 2>/dev/null | head -n 1)
-echo "binary=$v"
+v=; [ -f "$p/bin/hive-agent" ] && [ -x "$p/bin/hive-agent" ] && v=$("$p/bin/hive-agent" version 2>/dev/null)
+echo "binary=${v%%"$nl"*}"
 if [ -f "$p/bin/rbee-worker" ] && [ -x "$p/bin/rbee-worker" ]; then echo worker_x=yes; fi
-if [ "$4" = sha ] && [ -f "$p/bin/hive-agent" ]; then
-  echo "binary_sha256=$(sha256sum "$p/bin/hive-agent" | cut -c1-64)"
-fi
-if [ "$4" = sha ] && [ -f "$p/bin/rbee-worker" ]; then
-  echo "worker_sha256=$(sha256sum "$p/bin/rbee-worker" | cut -c1-64)"
-fi
+` + hashFunction + `[ "$4" = sha ] && hashes "$p" "$6" "$7"
 if [ -d "$p/.git" ] && command -v git >/dev/null; then
-  set -- $(git -C "$p" rev-parse HEAD --abbrev-ref HEAD 2>/dev/null)
-  if [ "$2" = "$branch" ] && [ "$(git -C "$p" config --get remote.origin.url)" = "$url" ] &&
-     [ -z "$(git -C "$p" status --porcelain --untracked-files=no 2>/dev/null)" ] &&
-     [ "$(git -C "$p" ls-remote "$url" "refs/heads/$branch" 2>/dev/null | cut -f1)" = "$1" ]; then
-    echo "current=$1"
+  s=$(git -C "$p" status --porcelain=v2 --branch --untracked-files=no 2>/dev/null)
+  h= b= dirty=
+  while IFS= read -r l; do
+    case $l in
+      "# branch.oid "*) h=${l#"# branch.oid "} ;;
+      "# branch.head "*) b=${l#"# branch.head "} ;;
+      "#"*|"") ;;
+      *) dirty=yes ;;
+    esac
+  done <<END
+$s
+END
+  if [ "$b" = "$branch" ] && [ "$o" = "$url" ] && [ -z "$dirty" ] && [ ${#h} -eq 40 ]; then
+    r=$(git -C "$p" ls-remote "$url" "refs/heads/$branch" 2>/dev/null)
+    case $r in *"$nl"*) ;; "$h	"*) echo "current=$h" ;; esac
   fi
 fi`
+
+// hashFunction is the shell function hashes: for install path $1 it prints
+// what stat says of each installed binary (binary_stat=, worker_stat=:
+// inode, size, mtime, ctime; a write, chmod or rename changes the ctime,
+// which no user can set) and its SHA-256 (binary_sha256=, worker_sha256=),
+// except for a binary whose stat is the one given ($2 for the agent, $3
+// for the worker): the queen hashed that file already and knows its hash.
+// The others are hashed by one process (see sumFunction).
+const hashFunction = sumFunction + `hashes() {
+  a="$1/bin/hive-agent" w="$1/bin/rbee-worker" ka=$2 kw=$3
+  set --
+  [ -f "$a" ] && set -- "$a"
+  [ -f "$w" ] && set -- "$@" "$w"
+  [ $# -gt 0 ] || return 0
+  st=$(stat -L -c '%i %s %.9Y %.9Z %n' -- "$@" 2>/dev/null)
+  if [ -n "$st" ]; then
+    set --
+    while read -r i s m c n; do
+      case $n in "$a") k=$ka x=binary ;; "$w") k=$kw x=worker ;; *) continue ;; esac
+      echo "${x}_stat=$i $s $m $c"
+      [ "$i $s $m $c" = "$k" ] || set -- "$@" "$n"
+    done <<END
+$st
+END
+  fi
+  [ $# -gt 0 ] || return 0
+  sum "$@" | while read -r s f; do
+    s=${s#"\\"} f=${f#"*"}
+    case $f in "$a") echo "binary_sha256=$s" ;; "$w") echo "worker_sha256=$s" ;; esac
+  done
+}
+`
+
+// sumFunction is the shell function sum: the SHA-256 of files $@, one
+// "hash file" line each, by openssl when the node has it (it uses the
+// CPU's SHA instructions, about 3 times as fast as coreutils' sha256sum),
+// else by sha256sum.
+const sumFunction = `sum() {
+  if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$@"; else sha256sum -- "$@"; fi
+}
+`
 
 // fetchScript makes $1 a checkout of branch $3 of repository $2 at its
 // newest commit and prints that commit. Install's own files (bin/, run/,
@@ -140,9 +196,36 @@ echo "pid=$!"`
 // zombie), else gone=no.
 const goneScript = agentFunctions + `if gone "$1"; then echo gone=yes; else echo gone=no; fi`
 
-// versionScript prints the first line of what the agent binary of $1 says
-// its version is (nothing when it cannot run).
-const versionScript = `"$1/bin/hive-agent" version 2>/dev/null | head -n 1`
+// placeScript puts binaries uploaded to temp files in $1/bin in place.
+// Each further argument is tmp:name:sha256. It checks every temp file's
+// SHA-256 with one process (see sumFunction); on a mismatch it removes them all and prints
+// bad=<tmp> and got=<its SHA-256>. Else it renames each (executable
+// already) over $1/bin/<name> in the order given, removes the build stamp of
+// older queens and prints the first line of what the agent binary says its
+// version is (version=, empty when it cannot run).
+const placeScript = sumFunction + `b=$1/bin nl='
+'
+shift
+t=; for e in "$@"; do t="$t ./${e%%:*}"; done
+sums=$(cd "$b" && sum $t 2>/dev/null)
+for e in "$@"; do
+  f=${e%%:*} w=${e##*:}
+  g=; while read -r s n; do if [ "${n#"*"}" = "./$f" ]; then g=$s; fi; done <<END
+$sums
+END
+  [ "$g" = "$w" ] && continue
+  (cd "$b" && rm -f -- $t)
+  echo "bad=$f"
+  echo "got=$g"
+  exit 0
+done
+for e in "$@"; do
+  f=${e%%:*} r=${e#*:}
+  mv -f "$b/$f" "$b/${r%%:*}" || exit 1
+done
+rm -f "$b/hive-agent.version"
+v=$("$b/hive-agent" version 2>/dev/null)
+echo "version=${v%%"$nl"*}"`
 
 // logTailScript prints the last lines of the agent's log.
 const logTailScript = `tail -n 20 "$1/logs/hive-agent.log" 2>/dev/null`

@@ -66,10 +66,15 @@ func (s *Server) ensureForward(ctx context.Context, n api.Node, c *provision.Cli
 }
 
 // forwards are the remote forwards the queen serves its API on, one per
-// node of the ssh transport: the agent's queen URL points at them.
+// node of the ssh transport: the agent's queen URL points at them. mu
+// guards the maps only; setting up a node's forward (a round trip to the
+// node) holds that node's lock, so the nodes of a large install set theirs
+// up side by side.
 type forwards struct {
-	mu    sync.Mutex
-	nodes map[string]*forward
+	mu     sync.Mutex
+	nodes  map[string]*forward
+	locks  map[string]*sync.Mutex // per node: one ensure or drop at a time
+	closed bool
 }
 
 // forward is one node's remote forward and the server on it.
@@ -90,18 +95,50 @@ if [ ! -d "$d" ]; then
 fi
 if [ -n "$s" ]; then rm -f -- "$s"; fi`
 
+// nodeLock returns node's lock, made on first use.
+func (f *forwards) nodeLock(node string) *sync.Mutex {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.locks == nil {
+		f.locks = map[string]*sync.Mutex{}
+	}
+	l := f.locks[node]
+	if l == nil {
+		l = &sync.Mutex{}
+		f.locks[node] = l
+	}
+	return l
+}
+
+// current returns node's forward when it rides connection c; one on an
+// older connection is closed and forgotten.
+func (f *forwards) current(node string, c *provision.Client) *forward {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur := f.nodes[node]
+	if cur == nil || cur.client == c {
+		return cur
+	}
+	cur.close()
+	delete(f.nodes, node)
+	return nil
+}
+
 // ensure makes sure the queen's API is served on n's remote forward over
 // connection c; a forward on an older connection is replaced.
 func (f *forwards) ensure(ctx context.Context, s *Server, n api.Node, c *provision.Client, create bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if cur := f.nodes[n.NodeName]; cur != nil {
-		if cur.client == c {
-			return nil
-		}
-		cur.close()
-		delete(f.nodes, n.NodeName)
+	l := f.nodeLock(n.NodeName)
+	l.Lock()
+	defer l.Unlock()
+	if f.current(n.NodeName, c) != nil {
+		return nil
 	}
+	return f.open(ctx, s, n, c, create)
+}
+
+// open sets up n's remote forward over c and serves the queen's API on it.
+// The caller holds n's lock.
+func (f *forwards) open(ctx context.Context, s *Server, n api.Node, c *provision.Client, create bool) error {
 	e := install.SSHEndpoints(n)
 	sock := ""
 	if e.QueenNetwork == "unix" {
@@ -119,14 +156,33 @@ func (f *forwards) ensure(ctx context.Context, s *Server, n api.Node, c *provisi
 		return err
 	}
 	srv := httpserver.New(s.handler, httpserver.Limits{Logger: s.log})
+	fw := &forward{client: c, ln: ln, srv: srv}
+	if !f.add(n.NodeName, fw) {
+		fw.close()
+		return nil // the queen is stopping
+	}
 	go func() { _ = srv.Serve(ln) }()
-	f.nodes[n.NodeName] = &forward{client: c, ln: ln, srv: srv}
 	s.log.Info("remote forward to the queen is up", "node", n.NodeName, "addr", e.QueenAddr)
 	return nil
 }
 
-// drop closes node's forward, if any (uninstall, remove-node).
+// add records fw as node's forward; false after closeAll.
+func (f *forwards) add(node string, fw *forward) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.nodes[node] = fw
+	return true
+}
+
+// drop closes node's forward, if any (uninstall, remove-node), after any
+// setup of it in flight.
 func (f *forwards) drop(node string) {
+	l := f.nodeLock(node)
+	l.Lock()
+	defer l.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if cur := f.nodes[node]; cur != nil {
@@ -135,10 +191,11 @@ func (f *forwards) drop(node string) {
 	}
 }
 
-// closeAll closes every forward (the queen stops).
+// closeAll closes every forward (the queen stops); none is added after.
 func (f *forwards) closeAll() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.closed = true
 	for name, cur := range f.nodes {
 		cur.close()
 		delete(f.nodes, name)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -20,7 +21,8 @@ import (
 // upload` of 8 hosts, the idempotent re-run of `install --all` on 8 and on
 // 32 hosts with the pool warm (handshakes/node must be 0), and a call to an
 // agent (GET /v1/health) through a channel of the pooled connection
-// against direct HTTP to the same agent (p50, p99 and their ratios).
+// against direct HTTP to the same agent (p50, p99 and their ratios), with
+// the connection kept between calls and with a new one per call.
 //
 //	sudo go test -run '^$' -bench SSHPool -benchtime 1x -timeout 30m ./queen/server/
 func BenchmarkSSHPool(b *testing.B) {
@@ -64,7 +66,9 @@ func names(hosts []*fleet.Host) []string {
 // benchAgentHealth installs h's agent under the http transport (it then
 // listens on the node's address) and times GET /v1/health on it directly
 // and through a direct-tcpip channel of a pooled SSH connection to
-// 127.0.0.1:<agent port> on the node, alternating, 2000 calls each.
+// 127.0.0.1:<agent port> on the node, alternating, 2000 calls each: with
+// the connection kept between calls (the queen reads every answer to its
+// end, so its clients keep theirs), and with a new one per call (-new).
 func benchAgentHealth(b *testing.B, q *queen, f *fleet.Fleet, h *fleet.Host) {
 	direct := api.TransportHTTP
 	q.stream(b, "PATCH", "/v1/hives/"+h.Name, api.UpdateNodeRequest{Transport: &direct})
@@ -83,26 +87,42 @@ func benchAgentHealth(b *testing.B, q *queen, f *fleet.Fleet, h *fleet.Host) {
 	viaNet := &http.Client{Transport: &http.Transport{}}
 	url := "http://" + net.JoinHostPort(h.Addr, strconv.Itoa(h.AgentPort)) + "/v1/health"
 	for range b.N {
-		var sshTimes, netTimes []time.Duration
-		for range 2000 {
-			netTimes = append(netTimes, timeGet(b, viaNet, url))
-			sshTimes = append(sshTimes, timeGet(b, viaSSH, url))
-		}
-		reportPercentiles(b, "direct", netTimes)
-		reportPercentiles(b, "ssh", sshTimes)
-		b.ReportMetric(percentile(sshTimes, 50)/percentile(netTimes, 50), "ssh/direct-p50")
-		b.ReportMetric(percentile(sshTimes, 99)/percentile(netTimes, 99), "ssh/direct-p99")
+		compareGets(b, viaNet, viaSSH, url, true, "")
+		compareGets(b, viaNet, viaSSH, url, false, "-new")
 	}
 }
 
-// timeGet times one GET that must answer 200.
-func timeGet(b *testing.B, c *http.Client, url string) time.Duration {
+// compareGets times 2000 GETs of url directly and over SSH, alternating,
+// and reports their percentiles and ratios with suffix.
+func compareGets(b *testing.B, viaNet, viaSSH *http.Client, url string, keep bool, suffix string) {
+	var sshTimes, netTimes []time.Duration
+	for range 2000 {
+		netTimes = append(netTimes, timeGet(b, viaNet, url, keep))
+		sshTimes = append(sshTimes, timeGet(b, viaSSH, url, keep))
+	}
+	reportPercentiles(b, "direct"+suffix, netTimes)
+	reportPercentiles(b, "ssh"+suffix, sshTimes)
+	b.ReportMetric(percentile(sshTimes, 50)/percentile(netTimes, 50), "ssh/direct-p50"+suffix)
+	b.ReportMetric(percentile(sshTimes, 99)/percentile(netTimes, 99), "ssh/direct-p99"+suffix)
+}
+
+// timeGet times one GET that must answer 200. With keep it reads the
+// answer to its end, so the client keeps the connection (over SSH, a
+// channel) for the next call; else it closes the body unread, which closes
+// the connection.
+func timeGet(b *testing.B, c *http.Client, url string, keep bool) time.Duration {
 	start := time.Now()
 	resp, err := c.Get(url)
 	if err != nil {
 		b.Fatal(err)
 	}
+	if keep {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
 	resp.Body.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		b.Fatalf("GET %s: %s", url, resp.Status)
 	}
