@@ -78,6 +78,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 	detect := func(ctx context.Context) api.Devices { return devices.Detect(ctx, log) }
 	devs := detect(ctx)
 	log.Info("devices detected", "capabilities", strings.Join(devs.Capabilities, ","), "cpu_cores", devs.CPU.Cores)
+	watch := devices.NewWatcher(devs, detect, redetectInterval(log))
 	var sup *supervisor.Supervisor
 	rl, err := relay.New(relay.Config{
 		QueenURL: cfg.QueenURL,
@@ -91,6 +92,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 			Capabilities: devs.Capabilities,
 		},
 		Snapshot: func() []api.Worker { return sup.List() },
+		Devices:  watch.Current,
 	}, log)
 	if err != nil {
 		ln.Close()
@@ -143,6 +145,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 	beatCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { rl.Run(beatCtx) })
+	wg.Go(func() { watch.Run(beatCtx) })
 	reload := &tokenReload{path: configPath, log: log, relay: rl, api: routes, cur: cfg}
 	wg.Go(func() { reload.run(beatCtx, hup) })
 	log.Info("hive-agent serving", "version", version.String(), "listen", ln.Addr().String(), "pid", os.Getpid())
@@ -166,6 +169,26 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 		log.Info("hive-agent stopped")
 	}
 	return result
+}
+
+// redetectEnv names the environment variable that sets how often the
+// agent detects its devices again (a Go duration, e.g. 10s; default
+// devices.DefaultRedetect).
+const redetectEnv = "RBEE_DEVICE_INTERVAL"
+
+// redetectInterval returns the interval redetectEnv asks for, or 0 (the
+// default) when it is unset or not a positive duration, which is logged.
+func redetectInterval(log *slog.Logger) time.Duration {
+	v := os.Getenv(redetectEnv)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		log.Warn("ignoring "+redetectEnv+"; it must be a positive Go duration such as 30s", "value", v)
+		return 0
+	}
+	return d
 }
 
 // callbackURL returns the ready callback URL workers on this node use: the

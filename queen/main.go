@@ -45,10 +45,12 @@ func (versionCmd) Run() error {
 }
 
 // Exit codes: 1 for a failed command, 2 for a command line that does not
-// parse (a usage error).
+// parse (a usage error) and for `install --check` when an install would
+// change something.
 const (
 	exitFailure = 1
 	exitUsage   = 2
+	exitChanges = 2
 )
 
 func main() {
@@ -84,6 +86,9 @@ func run(args []string, stderr io.Writer) int {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(&c.Globals)
 	if err := kctx.Run(); err != nil {
+		if errors.Is(err, errChangesPending) {
+			return exitChanges
+		}
 		fmt.Fprintln(stderr, "queen:", err)
 		if h := hintOf(err); h != "" {
 			fmt.Fprintln(stderr, "hint:", h)

@@ -82,11 +82,12 @@ func renderNodeList(w io.Writer, l api.HiveList, now time.Time) {
 		field(w, "Git", fmt.Sprintf("%s (%s)", n.GitRepoURL, n.GitBranch))
 		field(w, "Install path", n.InstallPath)
 		if n.InstalledCommit != "" {
-			field(w, "Installed commit", api.ShortCommit(n.InstalledCommit))
+			field(w, "Installed commit", commitLine(n))
 		}
 		if n.LastInstall.Result != "" {
 			field(w, "Last install", lastInstall(n.LastInstall, now))
 		}
+		renderDevices(w, n.Devices)
 		if n.SSHKeyPath != "" {
 			field(w, "SSH key", n.SSHKeyPath)
 		}
@@ -96,6 +97,20 @@ func renderNodeList(w io.Writer, l api.HiveList, now time.Time) {
 		}
 		field(w, "Host key", fp)
 	}
+}
+
+// commitLine is the installed commit with its drift: "behind by <branch
+// head>" when the branch moved on, "running <commit>" when the agent
+// reports another version.
+func commitLine(n api.Node) string {
+	line := api.ShortCommit(n.InstalledCommit)
+	if n.BranchHead != "" && !api.SameCommit(n.BranchHead, n.InstalledCommit) {
+		line += ", behind by " + api.ShortCommit(n.BranchHead) + " (head of " + clean(n.GitBranch) + ")"
+	}
+	if n.AgentVersion != "" && !api.SameCommit(n.AgentVersion, n.InstalledCommit) {
+		line += ", running " + clean(api.ShortCommit(n.AgentVersion))
+	}
+	return line
 }
 
 // connectionLine says whether the queen's pooled SSH connection is up,

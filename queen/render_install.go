@@ -82,6 +82,7 @@ func renderHiveStatus(w io.Writer, st api.HiveStatus, now time.Time) {
 			formatAgo(now.Sub(time.Unix(st.LastHeartbeatUnix, 0))))
 	}
 	field(w, "Last heartbeat", beat)
+	renderDevices(w, st.Devices)
 	renderLastInstall(w, st.LastInstall, now)
 	field(w, "Health", healthLine(st))
 }

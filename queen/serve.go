@@ -28,6 +28,7 @@ type serveCmd struct {
 	AdvertiseURL      string        `name:"advertise-url" help:"URL hive agents reach the queen at (default: derived from --listen)."`
 	HeartbeatInterval time.Duration `name:"heartbeat-interval" default:"5s" help:"Heartbeat interval the queen asks agents for."`
 	StaleAfter        time.Duration `name:"stale-after" default:"30s" help:"Silence after which a hive is offline."`
+	DriftInterval     time.Duration `name:"drift-interval" default:"5m" help:"How often to read each installed node's branch head (list-nodes shows 'behind')."`
 	MaxConnsPerIP     int           `name:"max-conns-per-ip" default:"128" help:"Open connections one remote address may hold (gateway clients behind one address need more)."`
 
 	GatewayModels    string        `name:"gateway-models" type:"existingfile" placeholder:"FILE" help:"JSON file of the models the gateway may spawn on demand (README: The gateway)."`
@@ -78,7 +79,7 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 	queenAPI := server.New(server.Config{
 		Registry: reg, Token: token, Logger: log,
 		QueenURL: s.queenURL(ln.Addr()), AgentBinary: agentBinary(),
-		HeartbeatInterval: s.HeartbeatInterval, StaleAfter: s.StaleAfter,
+		HeartbeatInterval: s.HeartbeatInterval, StaleAfter: s.StaleAfter, DriftInterval: s.DriftInterval,
 		Gateway: settings,
 	})
 	go queenAPI.Run(ctx)

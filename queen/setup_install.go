@@ -21,6 +21,7 @@ type installCmd struct {
 	All      bool     `help:"Install on every registered node."`
 	Method   string   `enum:"build,upload,auto" default:"auto" help:"How the agent binary is made: build on the node, upload a prebuilt one, or auto (build where the node has Go)."`
 	Parallel int      `default:"16" help:"How many nodes install at once."`
+	Check    bool     `help:"Print what an install would do per node, changing nothing; exit 2 when something would change."`
 }
 
 // Validate checks the flags kong cannot: exactly one of --node and --all,
@@ -48,12 +49,18 @@ func (c *installCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	p := s.printer()
-	r, err := q.Install(ctx, req, p.handler())
+	onEvent := s.printer().handler()
+	if req.Check {
+		onEvent = nil // the plan is printed whole at the end
+	}
+	r, err := q.Install(ctx, req, onEvent)
 	if err != nil {
 		err = cancelled(ctx, s, "install",
 			"run the same command again to finish; nodes that are up to date are skipped", err)
 		return installNotFound(req.Nodes, s.explain(err))
+	}
+	if req.Check {
+		return checkOutcome(s, r)
 	}
 	if !s.g.JSON {
 		renderInstallReport(s.stdout, r)
@@ -64,7 +71,7 @@ func (c *installCmd) Run(ctx context.Context, s *session) error {
 // request builds the install request from the flags, with the node names
 // checked and repeated names dropped.
 func (c *installCmd) request() (api.InstallRequest, error) {
-	req := api.InstallRequest{All: c.All, Method: c.Method, Parallel: c.Parallel}
+	req := api.InstallRequest{All: c.All, Method: c.Method, Parallel: c.Parallel, Check: c.Check}
 	for _, n := range c.Node {
 		if err := checkNodeName("--node", n); err != nil {
 			return api.InstallRequest{}, err

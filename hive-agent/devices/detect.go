@@ -49,8 +49,8 @@ func Detect(ctx context.Context, log *slog.Logger) api.Devices {
 }
 
 // Detect returns the node's devices. The CPU is always there, with
-// runtime.NumCPU cores and the MemTotal of /proc/meminfo (0 if that cannot
-// be read). GPUs come from nvidia-smi found on PATH: without it there are
+// runtime.NumCPU cores and the MemTotal and MemAvailable of /proc/meminfo
+// (0 if that cannot be read). GPUs come from nvidia-smi found on PATH: without it there are
 // none, silently; if it fails, hangs past the timeout or prints lines it
 // should not, those GPUs are left out. Capabilities are "cpu" then
 // "cuda:<index>" per GPU in index order. Every problem is a warning, both in
@@ -62,7 +62,7 @@ func (d Detector) Detect(ctx context.Context, log *slog.Logger) api.Devices {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var warnings []string
-	ram, err := memTotal(cmp.Or(d.meminfo, defaultMeminfo))
+	ram, ramFree, err := memInfo(cmp.Or(d.meminfo, defaultMeminfo))
 	if err != nil {
 		warnings = append(warnings, fmt.Sprintf("total RAM unknown, reported as 0: %v", err))
 	}
@@ -71,7 +71,7 @@ func (d Detector) Detect(ctx context.Context, log *slog.Logger) api.Devices {
 	for _, w := range warnings {
 		log.Warn("device detection", "warning", w)
 	}
-	return newDevices(api.CPU{Cores: runtime.NumCPU(), RAMBytes: ram}, gpus, warnings)
+	return newDevices(api.CPU{Cores: runtime.NumCPU(), RAMBytes: ram, RAMFreeBytes: ramFree}, gpus, warnings)
 }
 
 // newDevices assembles the document and its capabilities; gpus are sorted

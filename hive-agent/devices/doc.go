@@ -7,5 +7,10 @@
 // odd (nvidia-smi failing or hanging, a malformed line of its output,
 // unreadable memory totals) is left out and named in Devices.Warnings.
 //
+// A Watcher detects again on an interval (DefaultRedetect), so a GPU that
+// appears or vanishes after the agent started is seen; Changed says when a
+// new detection is worth telling the queen (not for small moves of free
+// memory).
+//
 // Tests put a fake nvidia-smi on PATH; WriteFakeNvidiaSMI writes one.
 package devices

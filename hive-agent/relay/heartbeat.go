@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/rbee-fleet/rbee/hive-agent/devices"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/shared/version"
 )
@@ -42,6 +43,11 @@ type Config struct {
 	// Snapshot returns the agent's workers for each heartbeat; nil means
 	// none.
 	Snapshot func() []api.Worker
+	// Devices returns the node's devices as last detected (cheaply: no
+	// detection per beat); nil means none are sent. They go with the
+	// first beat, when devices.Changed says they changed since the ones
+	// the queen accepted, and when the queen asks for them.
+	Devices func() api.Devices
 }
 
 // Relay is the agent's one line to the queen: heartbeats with the worker
@@ -55,10 +61,14 @@ type Relay struct {
 	token    atomic.Pointer[string] // replaced by SetToken
 	beat     api.HeartbeatRequest
 	snapshot func() []api.Worker
+	devices  func() api.Devices
 	node     string
 	log      *slog.Logger
 
 	mu sync.Mutex // one request at a time
+	// sent are the devices the queen last accepted (nil: none yet, or
+	// it asked for them again); guarded by mu.
+	sent *api.Devices
 }
 
 // New returns the relay of the agent described by cfg, which logs to log.
@@ -78,6 +88,7 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		url:      base + "/v1/hives/" + url.PathEscape(cfg.NodeName) + "/heartbeat",
 		beat:     cfg.Beat,
 		snapshot: cfg.Snapshot,
+		devices:  cfg.Devices,
 		node:     cfg.NodeName,
 		log:      log,
 	}
@@ -133,11 +144,31 @@ func (h *Relay) Send(ctx context.Context) (api.HeartbeatResponse, error) {
 	if beat.Workers == nil {
 		beat.Workers = []api.Worker{}
 	}
+	beat.Devices = h.devicesToSend()
 	err := h.do(ctx, http.MethodPost, h.url, beat, &ans)
 	if err != nil {
 		return ans, fmt.Errorf("send heartbeat: %w", err)
 	}
+	if beat.Devices != nil {
+		h.sent = beat.Devices
+	}
+	if ans.NeedDevices {
+		h.sent = nil
+	}
 	return ans, nil
+}
+
+// devicesToSend returns the devices when the queen should get them with
+// this beat, else nil. The caller holds h.mu.
+func (h *Relay) devicesToSend() *api.Devices {
+	if h.devices == nil {
+		return nil
+	}
+	d := h.devices()
+	if h.sent != nil && !devices.Changed(*h.sent, d) {
+		return nil
+	}
+	return &d
 }
 
 // do sends one request with body as JSON (nil: none) under requestTimeout

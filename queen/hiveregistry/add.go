@@ -21,6 +21,7 @@ ON CONFLICT (node_name) DO NOTHING;`
 // api.Node.Validate (errors wrap api.ErrInvalid); a taken name returns an
 // error wrapping ErrExists and leaves the existing row unchanged.
 func (r *Registry) Add(ctx context.Context, n api.Node) error {
+	defer r.wrote()
 	n = r.stamped(n)
 	n, err := checkedNode(n)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"zombiezen.com/go/sqlite"
@@ -33,6 +34,9 @@ const (
 type Registry struct {
 	pool *sqlitemigration.Pool
 	now  func() time.Time
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed at the next write to a node; nil: none asked
 }
 
 // Open opens the registry file at path, creating it (mode 0600) and its

@@ -12,6 +12,7 @@ const removeSQL = `DELETE FROM hives WHERE node_name = :node_name;`
 // Remove deletes the node called name with its token hash. An unknown name
 // returns an error wrapping ErrNotFound.
 func (r *Registry) Remove(ctx context.Context, name string) error {
+	defer r.wrote()
 	conn, err := r.pool.Take(ctx)
 	if err != nil {
 		return fmt.Errorf("remove hive %q: %w", name, err)

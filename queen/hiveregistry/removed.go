@@ -21,6 +21,7 @@ WHERE node_name = :node_name AND hive_token_hash IS NOT NULL;`
 // one with a wrong token. An unknown name returns an error wrapping
 // ErrNotFound and records nothing.
 func (r *Registry) RemoveRecordingToken(ctx context.Context, name string) (err error) {
+	defer r.wrote()
 	conn, err := r.pool.Take(ctx)
 	if err != nil {
 		return fmt.Errorf("remove hive %q: %w", name, err)

@@ -18,6 +18,7 @@ WHERE node_name = :node_name AND status = :from;`
 // someone else since the caller read from (say `hive stop` setting
 // stopped) is never overwritten. lastConnected is as for SetStatus.
 func (r *Registry) SetStatusFrom(ctx context.Context, name, from, status string, lastConnected *time.Time) (bool, error) {
+	defer r.wrote()
 	if err := api.ValidateStatus(status); err != nil {
 		return false, fmt.Errorf("set status of hive %q: %w", name, err)
 	}

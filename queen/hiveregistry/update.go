@@ -38,6 +38,7 @@ const ruleRename = "cannot be changed; add the node under the new name and remov
 // HostKeyFingerprint is derived from HostKey. An unknown name returns an
 // error wrapping ErrNotFound.
 func (r *Registry) Update(ctx context.Context, name string, fn func(*api.Node) error) (_ api.Node, err error) {
+	defer r.wrote()
 	conn, err := r.pool.Take(ctx)
 	if err != nil {
 		return api.Node{}, fmt.Errorf("update hive %q: %w", name, err)
@@ -104,6 +105,7 @@ func (r *Registry) SetStatus(ctx context.Context, name, status string, lastConne
 // updateOne runs an UPDATE of the row called name with args plus
 // :node_name and :updated_unix, and reports ErrNotFound when no row changed.
 func (r *Registry) updateOne(ctx context.Context, op, name, query string, args map[string]any) error {
+	defer r.wrote()
 	conn, err := r.pool.Take(ctx)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", op, name, err)

@@ -46,6 +46,11 @@
 // not the checkout's. Install does not set the node's status: that follows
 // heartbeats; its result is returned for the caller to record.
 //
+// Installer.Check is install --check: connect and probe as install does,
+// then say what an install would do (fetch, build or upload, restart) and
+// why, changing nothing. Installer.BranchHead reads the branch head with
+// git ls-remote on the node, for the queen's drift check.
+//
 // Every remote command is built with provision.Command from validated
 // fields; paths reach scripts as positional arguments ($1, $2), never pasted
 // into them.

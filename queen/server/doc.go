@@ -4,6 +4,16 @@
 // SSH, the heartbeats and worker routes of the agents, and the worker
 // spawn and stop the queen asks of an agent, behind a bearer token.
 //
+// # Devices and drift
+//
+// Heartbeats carry the agent's devices only when they changed; the queen
+// keeps the last ones per node in memory and answers need_devices while it
+// has none (after a restart), so a beat equal to the last accepted one is
+// still not decoded again. It reads each installed node's branch head with
+// git ls-remote over the node's pooled connection every DriftInterval and
+// at an install check (InstallRequest.Check, which changes nothing), and
+// adds both to its node answers (Node.Devices, Node.BranchHead).
+//
 // # Errors
 //
 // Every error answer is an api.ErrorBody whose code says what failed and

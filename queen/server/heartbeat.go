@@ -34,13 +34,24 @@ type beat struct {
 // heartbeats tracks the hives' heartbeats in memory (they are ephemeral:
 // after a restart the first beats rebuild it).
 type heartbeats struct {
-	mu      sync.Mutex
-	beats   map[string]beat
+	mu    sync.Mutex
+	beats map[string]beat
+	// devices are the last devices each node's agent sent: beats carry
+	// them only when they changed.
+	devices map[string]*api.Devices
 	changed chan struct{} // closed and replaced on every beat
 }
 
 func newHeartbeats() *heartbeats {
-	return &heartbeats{beats: map[string]beat{}, changed: make(chan struct{})}
+	return &heartbeats{beats: map[string]beat{}, devices: map[string]*api.Devices{}, changed: make(chan struct{})}
+}
+
+// devicesOf returns the last devices node's agent sent, nil when none
+// came since the queen started.
+func (h *heartbeats) devicesOf(node string) *api.Devices {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.devices[node]
 }
 
 // record stores a beat and reports whether the hive may be marked offline
@@ -51,6 +62,9 @@ func (h *heartbeats) record(node string, at time.Time, req api.HeartbeatRequest,
 	defer h.mu.Unlock()
 	prev, ok := h.beats[node]
 	h.beats[node] = beat{at: at, req: req, body: body}
+	if req.Devices != nil {
+		h.devices[node] = req.Devices
+	}
 	close(h.changed)
 	h.changed = make(chan struct{})
 	return !ok || prev.offline
@@ -97,6 +111,7 @@ func (h *heartbeats) forget(node string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.beats, node)
+	delete(h.devices, node)
 }
 
 // running returns the last beat of node when it shows a running agent: an
@@ -172,7 +187,8 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	if len(conflicts) > 0 {
 		s.log.Warn("heartbeat reports worker ids another node holds; skipped", "node", name, "workers", conflicts)
 	}
-	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalMS: s.cfg.HeartbeatInterval.Milliseconds()})
+	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalMS: s.cfg.HeartbeatInterval.Milliseconds(),
+		NeedDevices: s.beats.devicesOf(name) == nil})
 }
 
 // readBeat reads the heartbeat of node and returns it with its body: the
@@ -224,6 +240,12 @@ func (e errReader) Read([]byte) (int, error) {
 func (s *Server) checkBeat(w http.ResponseWriter, r *http.Request, name string, req *api.HeartbeatRequest) bool {
 	if !decode(w, r, req) {
 		return false
+	}
+	if req.Devices != nil {
+		if err := api.ValidateDevices(*req.Devices); err != nil {
+			writeInvalid(w, err)
+			return false
+		}
 	}
 	for i := range req.Workers {
 		if err := api.ValidateWorker(req.Workers[i]); err != nil {
@@ -283,6 +305,7 @@ func (s *Server) Run(ctx context.Context) {
 		}
 	}
 	s.keepInstalled(ctx)
+	go s.driftLoop(ctx)
 	defer s.forwards.closeAll()
 	defer s.pool.Close()
 	tick := time.NewTicker(min(s.cfg.StaleAfter/4, time.Second))

@@ -21,6 +21,8 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	for i := range nodes {
 		nodes[i].Connection = s.connection(nodes[i].NodeName)
+		s.heads.fill(&nodes[i])
+		nodes[i].Devices = s.beats.devicesOf(nodes[i].NodeName)
 	}
 	writeJSON(w, http.StatusOK, api.HiveList{Nodes: nodes})
 }
@@ -29,6 +31,8 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	n, ok := s.lookup(w, r)
 	if ok {
 		n.Connection = s.connection(n.NodeName)
+		s.heads.fill(&n)
+		n.Devices = s.beats.devicesOf(n.NodeName)
 		writeJSON(w, http.StatusOK, n)
 	}
 }

@@ -29,7 +29,7 @@ func (s *Server) installer() *install.Installer {
 		QueenURL: s.cfg.QueenURL, AgentBinary: s.cfg.AgentBinary, Retry: s.cfg.Retry,
 		Dial:             provision.DialOptions{Logger: s.log, OnHandshake: func(provision.Endpoint) { s.handshakes.Add(1) }},
 		HeartbeatTimeout: s.cfg.HeartbeatTimeout,
-		Conns:            s.pool, Forward: s.ensureForward,
+		Conns:            s.pool, Forward: s.ensureForward, Hashes: &s.hashes,
 	}
 }
 
@@ -75,6 +75,10 @@ func (s *Server) runInstall(w http.ResponseWriter, r *http.Request, req api.Inst
 	}
 	p := s.newProgress(w, r, "")
 	p.begin()
+	if req.Check {
+		s.checkAll(r.Context(), nodes, req, p)
+		return
+	}
 	results := s.installAll(r.Context(), nodes, req, p)
 	for _, n := range nodes {
 		s.tokens.forget(n.NodeName) // install may have written new tokens
@@ -275,6 +279,7 @@ func (s *Server) status(ctx context.Context, name string) api.HiveStatus {
 		st.AgentPID, st.LastHeartbeatUnix = b.req.PID, b.at.Unix()
 	}
 	st.Transport, st.Connection = n.Transport, s.connection(name)
+	st.Devices = s.beats.devicesOf(name)
 	h := health{verdict: api.HealthUnreachable, reason: "no agent installed"}
 	if n.AgentURL != "" {
 		h = checkHealth(ctx, s.agentClient(n), n)

@@ -35,6 +35,12 @@ func buildAgent(t testing.TB) string {
 // can reach it, with install settings fit for tests.
 func installQueen(t testing.TB, listenHost string) *queen {
 	t.Helper()
+	return installQueenWith(t, listenHost, func(*server.Config) {})
+}
+
+// installQueenWith is installQueen with its config changed by set.
+func installQueenWith(t testing.TB, listenHost string, set func(*server.Config)) *queen {
+	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "beehives.db")
 	reg, err := hiveregistry.Open(t.Context(), dbPath)
 	if err != nil {
@@ -47,11 +53,13 @@ func installQueen(t testing.TB, listenHost string) *queen {
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Listener = ln
 	logs := &lockedBuffer{}
-	s := server.New(server.Config{
+	cfg := server.Config{
 		Registry: reg, Token: token, Logger: slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), nil)),
 		QueenURL: "http://" + ln.Addr().String(), AgentBinary: buildAgent(t),
 		HeartbeatInterval: 200 * time.Millisecond, StaleAfter: 2 * time.Second, HeartbeatTimeout: 30 * time.Second,
-	})
+	}
+	set(&cfg)
+	s := server.New(cfg)
 	srv.Config.Handler = s.Handler()
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,6 +13,7 @@ import (
 	"github.com/rbee-fleet/rbee/provision"
 	"github.com/rbee-fleet/rbee/queen/gateway"
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
+	"github.com/rbee-fleet/rbee/queen/install"
 	"github.com/rbee-fleet/rbee/queen/metrics"
 	"github.com/rbee-fleet/rbee/queen/sshpool"
 	"github.com/rbee-fleet/rbee/queen/workerregistry"
@@ -41,6 +42,9 @@ type Config struct {
 	// HeartbeatTimeout bounds install's wait for a new agent's first
 	// heartbeat; 0 means 60 s.
 	HeartbeatTimeout time.Duration
+	// DriftInterval is how often the queen reads each installed node's
+	// branch head (README: Node statuses, drift); 0 means 5 minutes.
+	DriftInterval time.Duration
 	// Gateway are the settings of the OpenAI-compatible gateway served on
 	// the same address (README: The gateway).
 	Gateway gateway.Settings
@@ -60,12 +64,15 @@ type Server struct {
 	handler    http.Handler // the routes, also served on the remote forwards
 	prom       *metrics.Metrics
 	phases     *installPhases // the last install's phases, for the status page
+	heads      branchHeads    // the nodes' branch heads, for drift
 
 	clientsMu    sync.Mutex
 	agentClients map[string]*http.Client // per node and agent URL, over the pool
 	adminToken   atomic.Pointer[string]  // the admin token in force
 	keys         *clientKeys
 	gateway      *gateway.Gateway
+
+	hashes install.HashCache // the hashes of the nodes' binaries, for install re-runs
 
 	mu      sync.Mutex
 	pending map[string]bool // names with an add, update or remove in flight
@@ -84,6 +91,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = 30 * time.Second
+	}
+	if cfg.DriftInterval <= 0 {
+		cfg.DriftInterval = defaultDriftInterval
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext

@@ -2,12 +2,14 @@ package server
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/rbee-fleet/rbee/queen/metrics"
 	"github.com/rbee-fleet/rbee/queen/statuspage"
+	"github.com/rbee-fleet/rbee/shared/api"
 )
 
 // newMetrics returns the queen's Prometheus metrics over its registries.
@@ -37,7 +39,20 @@ func (h statusHives) Hive(node string) (statuspage.Hive, bool) {
 	if !ok || b.req.PID == 0 {
 		return statuspage.Hive{}, false
 	}
-	return statuspage.Hive{LastBeat: b.at, AgentVersion: b.req.AgentVersion, Capabilities: b.req.Capabilities}, true
+	return statuspage.Hive{LastBeat: b.at, AgentVersion: b.req.AgentVersion, Capabilities: b.req.Capabilities,
+		Devices: pageDevices(h.s.beats.devicesOf(node))}, true
+}
+
+// pageDevices turns a node's GPUs into the page's VRAM bars.
+func pageDevices(d *api.Devices) []statuspage.Device {
+	if d == nil || len(d.GPUs) == 0 {
+		return nil
+	}
+	out := make([]statuspage.Device, len(d.GPUs))
+	for i, g := range d.GPUs {
+		out[i] = statuspage.Device{Name: fmt.Sprintf("cuda:%d %s", g.Index, g.Name), MemoryTotal: g.MemoryTotalByte, MemoryFree: g.MemoryFreeByte}
+	}
+	return out
 }
 
 // statusConns gives the status page the state of the pooled SSH

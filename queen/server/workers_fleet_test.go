@@ -237,7 +237,7 @@ func TestWorkersOnLoopbackFleet(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.SetSessionEnv(t.Context(), gpuHost, "PATH="+fake+":"+envValue(f.GoEnv, "PATH")); err != nil {
+	if err := f.SetSessionEnv(t.Context(), gpuHost, "PATH="+fake+":"+envValue(f.GoEnv, "PATH"), "RBEE_DEVICE_INTERVAL=200ms"); err != nil {
 		t.Fatal(err)
 	}
 	q := startWorkerQueen(t, "127.0.0.1")
@@ -273,6 +273,20 @@ func TestWorkersOnLoopbackFleet(t *testing.T) {
 		got := ids(q.workers(t, ""))
 		if want := ids([]api.Worker{cpuW, gpuW}); !slices.Equal(got, want) {
 			t.Errorf("listed %v, want %v", got, want)
+		}
+	})
+	t.Run("the queen shows each node's devices", func(t *testing.T) {
+		gpus := awaitGPUs(t, q.queen, gpuHost.Name, 2)
+		if gpus[0].Name != "Fake GPU A" || gpus[0].MemoryTotalByte != 8<<30 || gpus[0].MemoryFreeByte != 2<<30 ||
+			gpus[1].Name != "Fake GPU B" || gpus[1].MemoryTotalByte != 24<<30 {
+			t.Errorf("GPUs at the queen %+v, want the fake's two", gpus)
+		}
+		cpu := getNode(t, q.queen, cpuHost.Name).Devices
+		if cpu == nil || len(cpu.GPUs) != 0 || cpu.CPU.Cores < 1 || cpu.CPU.RAMBytes <= 0 || cpu.CPU.RAMFreeBytes <= 0 {
+			t.Errorf("devices of the CPU node %+v, want cores, RAM and free RAM and no GPU", cpu)
+		}
+		if st := hiveStatus(t, q.queen, gpuHost.Name); st.Devices == nil || len(st.Devices.GPUs) != 2 {
+			t.Errorf("hive status devices %+v, want the two GPUs", st.Devices)
 		}
 	})
 	t.Run("a completion through the worker url", func(t *testing.T) {
@@ -411,6 +425,19 @@ func TestWorkersOnLoopbackFleet(t *testing.T) {
 		if took > 2*workerBeat+time.Second {
 			t.Errorf("registry whole after %v, want about one interval (%v)", took, workerBeat)
 		}
+		awaitGPUs(t, q.queen, gpuHost.Name, 2) // the queen asked for them again
+	})
+	t.Run("a GPU that appears after start is seen", func(t *testing.T) {
+		if _, err := devices.WriteFakeNvidiaSMI(fake, []api.GPU{
+			{Index: 0, Name: "Fake GPU A", MemoryTotalByte: 8 << 30, MemoryFreeByte: 2 << 30},
+			{Index: 1, Name: "Fake GPU B", MemoryTotalByte: 24 << 30, MemoryFreeByte: 20 << 30},
+			{Index: 2, Name: "Fake GPU C", MemoryTotalByte: 48 << 30, MemoryFreeByte: 47 << 30},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if gpus := awaitGPUs(t, q.queen, gpuHost.Name, 3); gpus[2].Name != "Fake GPU C" {
+			t.Errorf("GPUs %+v, want Fake GPU C third", gpus)
+		}
 	})
 	t.Run("agent killed and started again adopts its workers", func(t *testing.T) {
 		st := hiveStatus(t, q.queen, cpuHost.Name)
@@ -493,6 +520,26 @@ func TestWorkersSurviveAPartition(t *testing.T) {
 
 // dumpAgentLogs prints the agents' logs of a loopback fleet when the test
 // fails.
+// awaitGPUs waits until the queen lists n GPUs for node and returns them.
+func awaitGPUs(t *testing.T, q *queen, node string, n int) []api.GPU {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var gpus []api.GPU
+	err := fleet.Await(ctx, fmt.Sprintf("%d GPUs of %s at the queen", n, node), func() (bool, string, error) {
+		d := getNode(t, q, node).Devices
+		if d == nil {
+			return false, "no devices", nil
+		}
+		gpus = d.GPUs
+		return len(gpus) == n, fmt.Sprintf("%+v", gpus), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gpus
+}
+
 func dumpAgentLogs(t *testing.T, f *fleet.Fleet) {
 	t.Cleanup(func() {
 		if !t.Failed() {

@@ -405,3 +405,31 @@ func TestAssetsAreEmbedded(t *testing.T) {
 		t.Errorf("unknown /ui/ path: %s", r.Status)
 	}
 }
+
+// TestRegistryWriteShowsAtNextRefresh: the view keeps the nodes it read
+// until the registry is written, and a write (a status change) shows at
+// the next refresh.
+func TestRegistryWriteShowsAtNextRefresh(t *testing.T) {
+	s := newSite(t, 3, 1)
+	c := s.loggedIn(t)
+	_, body := get(t, c, s.url+"/")
+	seq := seqOf(t, body)
+	time.Sleep(1100 * time.Millisecond)
+	if u := poll(t, c, s.url, seq); len(u.Rows) != 0 {
+		t.Fatalf("nothing written, got rows %v", keys(u.Rows))
+	}
+	if err := s.reg.SetStatus(t.Context(), "gpu-0001", api.StatusStopped, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	u := poll(t, c, s.url, seq)
+	var row string
+	for _, r := range u.Rows {
+		if r.Kind+"-"+r.Key == "n-gpu-0001" {
+			row = r.HTML
+		}
+	}
+	if !strings.Contains(row, "st-stopped") {
+		t.Errorf("after the status write the node row is %q (rows %v), want it stopped", row, keys(u.Rows))
+	}
+}

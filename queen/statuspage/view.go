@@ -26,7 +26,17 @@ const (
 	refreshEvery = time.Second
 	// maxLog bounds the change log; a page further behind reloads.
 	maxLog = 1 << 17
+	// nodesMaxAge is how long the nodes read from a registry that says
+	// when it changes (Changed) are used without a write.
+	nodesMaxAge = 30 * time.Second
 )
+
+// changeNotifier is a Nodes that says when its nodes change
+// (hiveregistry.Registry.Changed): the view then re-reads them only after
+// a write, not at every refresh.
+type changeNotifier interface {
+	Changed() <-chan struct{}
+}
 
 // change is one entry of the change log: the row kind/key changed (or went)
 // at seq.
@@ -48,6 +58,9 @@ type view struct {
 	log       []change
 	buf       bytes.Buffer
 	workersCh <-chan struct{} // closed when the workers changed since the last listing
+	nodesCh   <-chan struct{} // closed when the nodes changed since nodeList was read
+	nodeList  []api.Node      // the nodes last read
+	nodesRead time.Time       // when nodeList was read
 	perNode   map[string]int  // workers per node, at the last listing
 	beats     map[string]int64
 	summary   table[summaryRow]
@@ -56,12 +69,17 @@ type view struct {
 	installs  table[installRow]
 }
 
+// newView returns the view with its tables; worker and node rows are
+// written by writeWorkerRow and writeNodeRow, not the templates (they are
+// the most by far).
 func newView(cfg Config, tpl *template.Template) *view {
-	return &view{cfg: cfg, tpl: tpl, beats: map[string]int64{}, perNode: map[string]int{},
+	v := &view{cfg: cfg, tpl: tpl, beats: map[string]int64{}, perNode: map[string]int{},
 		summary:  newTable(kindSummary, "summary", summaryRow.equal),
 		nodes:    newTable(kindNode, "node", nodeRow.equal),
 		workers:  newTable(kindWorker, "worker", func(a, b workerRow) bool { return a == b }),
 		installs: newTable(kindInstall, "install", installRow.equal)}
+	v.workers.write, v.nodes.write = v.renderWorker, v.renderNode
+	return v
 }
 
 // fresh refreshes the view when it is older than refreshEvery. The caller
@@ -76,7 +94,7 @@ func (v *view) fresh(ctx context.Context) {
 // refresh reads the registries and updates the rows that changed. The
 // caller holds mu.
 func (v *view) refresh(ctx context.Context) error {
-	nodes, err := v.cfg.Nodes.List(ctx)
+	nodes, err := v.listNodes(ctx)
 	if err != nil {
 		return err
 	}
@@ -99,6 +117,36 @@ func (v *view) refresh(ctx context.Context) error {
 		return err
 	}
 	return v.summary.sync(v, []string{"all"}, []summaryRow{newSummary(nodes, v.workers.rows)})
+}
+
+// listNodes returns the registry's nodes: those read before when the registry
+// says nothing was written since (and they are younger than nodesMaxAge),
+// else read again. The caller holds mu.
+func (v *view) listNodes(ctx context.Context) ([]api.Node, error) {
+	now := v.cfg.Now()
+	if v.nodesCh != nil && !isClosed(v.nodesCh) && now.Sub(v.nodesRead) < nodesMaxAge {
+		return v.nodeList, nil
+	}
+	v.nodesCh = nil
+	if n, ok := v.cfg.Nodes.(changeNotifier); ok {
+		v.nodesCh = n.Changed() // before the read: a write during it is not missed
+	}
+	nodes, err := v.cfg.Nodes.List(ctx)
+	if err != nil {
+		v.nodesCh = nil
+		return nil, err
+	}
+	v.nodeList, v.nodesRead = nodes, now
+	return nodes, nil
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // workersChanged reports whether the workers must be listed again.
@@ -194,6 +242,8 @@ type table[T any] struct {
 	rows       map[string]*entry[T]
 	order      []string
 	equal      func(a, b T) bool
+	// write, when set, renders a row instead of the template tmpl.
+	write func(T) template.HTML
 }
 
 func newTable[T any](kind, tmpl string, equal func(a, b T) bool) table[T] {
@@ -209,7 +259,7 @@ func (t *table[T]) sync(v *view, keys []string, items []T) error {
 		if ok && t.equal(e.data, items[i]) {
 			continue
 		}
-		html, err := v.render(t.tmpl, items[i])
+		html, err := t.render(v, items[i])
 		if err != nil {
 			return err
 		}
@@ -221,6 +271,14 @@ func (t *table[T]) sync(v *view, keys []string, items []T) error {
 	}
 	t.order = keys
 	return nil
+}
+
+// render returns the HTML of item.
+func (t *table[T]) render(v *view, item T) (template.HTML, error) {
+	if t.write != nil {
+		return t.write(item), nil
+	}
+	return v.render(t.tmpl, item)
 }
 
 func (t *table[T]) dropMissing(v *view, keys []string) {

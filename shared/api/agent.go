@@ -1,5 +1,7 @@
 package api
 
+import "strings"
+
 // Defaults of the hive agent.
 const (
 	// DefaultWorkerPortMin and DefaultWorkerPortMax bound the ports the
@@ -109,12 +111,21 @@ type HeartbeatRequest struct {
 	// Workers is the agent's whole worker list; the queen makes its
 	// registry's entries of this node match it.
 	Workers []Worker `json:"workers"`
+	// Devices are the node's devices, sent with the agent's first beat,
+	// when they changed (a GPU came or went, memory moved by more than
+	// 1/64 of its total) and when the queen asked (NeedDevices); absent
+	// otherwise, so an unchanged beat stays the same bytes. The queen keeps
+	// the last ones per node.
+	Devices *Devices `json:"devices,omitempty"`
 }
 
 // HeartbeatResponse is the queen's answer to a heartbeat.
 type HeartbeatResponse struct {
 	// IntervalMS is how long the agent waits before the next heartbeat.
 	IntervalMS int64 `json:"interval_ms"`
+	// NeedDevices asks the agent to send its devices with the next beat:
+	// the queen has none for the node (it restarted, say).
+	NeedDevices bool `json:"need_devices,omitempty"`
 }
 
 // InstallRequest is the body of POST /v1/install (queen setup install) and,
@@ -128,6 +139,10 @@ type InstallRequest struct {
 	Method string `json:"method,omitempty"`
 	// Parallel bounds how many nodes install at once (default 16).
 	Parallel int `json:"parallel,omitempty"`
+	// Check asks what an install would do, changing nothing: each result
+	// is ResultUpToDate or ResultWouldChange with its Plan (install
+	// --check).
+	Check bool `json:"check,omitempty"`
 }
 
 // Install results.
@@ -154,6 +169,40 @@ type InstallResult struct {
 	// Phase is the phase that failed.
 	Phase string       `json:"phase,omitempty"`
 	Error *ErrorDetail `json:"error,omitempty"`
+	// Plan is what an install would do, in order, for a check
+	// (InstallRequest.Check); empty when nothing would change.
+	Plan []PlanStep `json:"plan,omitempty"`
+}
+
+// ResultWouldChange is the result of a check (InstallRequest.Check) on a
+// node where an install would change something; the result's Plan says
+// what.
+const ResultWouldChange = "would change"
+
+// Steps of an install plan.
+const (
+	StepFetch   = "fetch"
+	StepBuild   = "build"
+	StepUpload  = "upload"
+	StepRestart = "restart"
+)
+
+// PlanSummary joins a plan's steps: "fetch + build + restart".
+func PlanSummary(plan []PlanStep) string {
+	steps := make([]string, len(plan))
+	for i, st := range plan {
+		steps[i] = st.Step
+	}
+	return strings.Join(steps, " + ")
+}
+
+// PlanStep is one thing an install would do on a node, and why.
+type PlanStep struct {
+	// Step is StepFetch, StepBuild, StepUpload or StepRestart.
+	Step string `json:"step"`
+	// Why says what the check saw, e.g. "checkout at 0123456789ab, branch
+	// head 89abcdef0123".
+	Why string `json:"why"`
 }
 
 // InstallReport is the result of an install stream: one entry per node, in
@@ -197,4 +246,7 @@ type HiveStatus struct {
 	Transport string `json:"transport,omitempty"`
 	// Connection is the state of the queen's pooled SSH connection.
 	Connection SSHConnection `json:"ssh_connection,omitzero"`
+	// Devices are the node's devices as its agent last reported them;
+	// absent until it did.
+	Devices *Devices `json:"devices,omitempty"`
 }

@@ -80,6 +80,14 @@ type Node struct {
 	AgentURL string `json:"agent_url"`
 	// AgentVersion is the version the agent reported.
 	AgentVersion string `json:"agent_version"`
+	// BranchHead is the newest commit of GitBranch the queen saw (git
+	// ls-remote over the node's connection, every --drift-interval and at
+	// install --check); empty until it looked. The queen fills it in its
+	// answers, the registry does not keep it. The node is behind when it
+	// differs from InstalledCommit.
+	BranchHead string `json:"branch_head,omitempty"`
+	// BranchHeadCheckedUnix is when BranchHead was seen, in Unix seconds.
+	BranchHeadCheckedUnix int64 `json:"branch_head_checked_unix,omitempty"`
 	// CreatedUnix is when the node was added, in Unix seconds.
 	CreatedUnix int64 `json:"created_unix"`
 	// UpdatedUnix is when the row last changed, in Unix seconds.
@@ -97,6 +105,9 @@ type Node struct {
 	// node; the queen fills it in its answers, the registry does not keep
 	// it.
 	Connection SSHConnection `json:"ssh_connection,omitzero"`
+	// Devices are the node's devices as its agent last reported them in a
+	// heartbeat; the queen fills it, absent until the agent reported.
+	Devices *Devices `json:"devices,omitempty"`
 }
 
 // Transports of a node's runtime traffic.

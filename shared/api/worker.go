@@ -434,6 +434,8 @@ type GPU struct {
 type CPU struct {
 	Cores    int   `json:"cores"`
 	RAMBytes int64 `json:"ram_bytes"`
+	// RAMFreeBytes is MemAvailable of /proc/meminfo (0 when unknown).
+	RAMFreeBytes int64 `json:"ram_free_bytes,omitempty"`
 }
 
 // Devices is the body of GET /v1/devices on the agent and the output of
