@@ -72,8 +72,10 @@ type Config struct {
 	Keys    Keys                     // required
 	// Fleet spawns and stops workers; nil turns spawn on demand and the
 	// idle timeout off.
-	Fleet  Fleet
-	Logger *slog.Logger // nil means slog.Default()
+	Fleet Fleet
+	// Observer is told of every answered request; nil tells nobody.
+	Observer Observer
+	Logger   *slog.Logger // nil means slog.Default()
 }
 
 // Gateway serves the OpenAI-compatible routes. Create it with New; it

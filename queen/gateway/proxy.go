@@ -40,6 +40,13 @@ func (g *Gateway) infer(w http.ResponseWriter, r *http.Request) {
 		aerr.write(w)
 		return
 	}
+	ow := &observedWriter{ResponseWriter: w, start: time.Now()}
+	defer g.observe(head.Model, ow)
+	g.serve(ow, r, body, head)
+}
+
+// serve routes one read request to a worker and relays its answer.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, body []byte, head requestHead) {
 	// Answers may stream for longer than the server's read timeout.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	for range maxTries {

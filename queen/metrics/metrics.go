@@ -35,6 +35,9 @@ type Config struct {
 	// SSHHandshakes returns the SSH handshakes the queen made; nil leaves
 	// rbee_queen_ssh_handshakes_total out.
 	SSHHandshakes func() int64
+	// GatewayQueues returns the gateway's waiting requests per model; nil
+	// leaves rbee_queen_gateway_queue_length out.
+	GatewayQueues func() map[string]int
 	// Logger receives scrape errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -48,6 +51,8 @@ type Metrics struct {
 	installRuns   *prometheus.CounterVec
 	installPhases *prometheus.HistogramVec
 	dialErrors    prometheus.Counter
+	gwRequests    *prometheus.CounterVec
+	gwFirstByte   *prometheus.HistogramVec
 }
 
 // New returns the queen's metrics for cfg, with the Go runtime's and the
@@ -71,20 +76,56 @@ func New(cfg Config) *Metrics {
 		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"phase"})
 	m.dialErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "rbee_queen_ssh_dial_errors_total",
 		Help: "SSH connections to nodes that failed (after their retries)."})
+	m.gwRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rbee_queen_gateway_requests_total",
+		Help: "Inference requests the gateway answered for a model it serves, by model and status code."}, []string{"model", "code"})
+	m.gwFirstByte = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rbee_queen_gateway_first_byte_seconds",
+		Help:    "Time from a gateway request's arrival to the first byte of its answer, by model.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"model"})
 	for _, r := range []string{"accepted", "rejected"} {
 		m.heartbeats.WithLabelValues(r)
 	}
 	for _, r := range []string{api.ResultInstalled, api.ResultUpToDate, api.ResultFailed} {
 		m.installRuns.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.heartbeats, m.installRuns, m.installPhases, m.dialErrors,
+	m.reg.MustRegister(m.requests, m.latency, m.heartbeats, m.installRuns, m.installPhases, m.dialErrors, m.gwRequests, m.gwFirstByte,
 		&stateCollector{nodes: cfg.Nodes, workers: cfg.Workers, log: cfg.Logger},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.SSHHandshakes != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rbee_queen_ssh_handshakes_total",
 			Help: "SSH handshakes the queen made."}, func() float64 { return float64(cfg.SSHHandshakes()) }))
 	}
+	if cfg.GatewayQueues != nil {
+		m.reg.MustRegister(&queueCollector{lengths: cfg.GatewayQueues})
+	}
 	return m
+}
+
+// GatewayRequest counts one answered gateway request (gateway.Observer).
+func (m *Metrics) GatewayRequest(model string, status int) {
+	m.gwRequests.WithLabelValues(model, strconv.Itoa(status)).Inc()
+}
+
+// GatewayFirstByte records a gateway answer's time to first byte
+// (gateway.Observer).
+func (m *Metrics) GatewayFirstByte(model string, took time.Duration) {
+	m.gwFirstByte.WithLabelValues(model).Observe(took.Seconds())
+}
+
+// queueLengthDesc is the gateway's queue per model.
+var queueLengthDesc = prometheus.NewDesc("rbee_queen_gateway_queue_length",
+	"Gateway requests waiting for a free worker, by model.", []string{"model"}, nil)
+
+// queueCollector reads the gateway's queues at scrape time.
+type queueCollector struct{ lengths func() map[string]int }
+
+// Describe sends the queue length's descriptor.
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- queueLengthDesc }
+
+// Collect sends one gauge per model the gateway knows.
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	for model, n := range c.lengths() {
+		ch <- prometheus.MustNewConstMetric(queueLengthDesc, prometheus.GaugeValue, float64(n), model)
+	}
 }
 
 // Handler serves the registry in the Prometheus text format (or

@@ -22,6 +22,8 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/rbee-fleet/rbee/queen/gateway"
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
@@ -81,6 +83,9 @@ func TestGatewayOnLoopbackFleet(t *testing.T) {
 	})
 	t.Run("4 slow requests on 2 workers of 2 slots go 2+2; a 5th waits its turn", func(t *testing.T) {
 		testLeastLoaded(t, q.url, key, slow)
+	})
+	t.Run("gateway metrics: requests, time to first byte and queue per model", func(t *testing.T) {
+		checkGatewayMetrics(t, q.restartableQueen)
 	})
 	t.Run("a worker killed mid-stream", func(t *testing.T) {
 		testKilledMidStream(t, q, key, stream)
@@ -413,5 +418,43 @@ func testSpawnOnDemand(t *testing.T, q *gatewayQueen, key string) {
 	}
 	if code, _, _ := gwPost(t, q.url, key, "/v1/completions", `{"model":"`+gwSpawned+`","prompt":"again"}`); code != http.StatusOK {
 		t.Errorf("a request after the idle stop: %d, want 200 from a new spawn", code)
+	}
+}
+
+// checkGatewayMetrics scrapes /metrics after the 2+2+1 requests of gwSlow
+// and the unknown-model request: counts and histogram per model, a queue
+// gauge per model, and no series for a model the gateway does not serve.
+func checkGatewayMetrics(t *testing.T, q *restartableQueen) {
+	t.Helper()
+	resp := q.do(t, "GET", "/metrics", nil, token, false)
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v", err)
+	}
+	if got := sample(families, "rbee_queen_gateway_requests_total", map[string]string{"model": gwSlow, "code": "200"}); got < 5 {
+		t.Errorf("gateway requests of %s answered 200 = %v, want at least 5", gwSlow, got)
+	}
+	var firstBytes uint64
+	for _, m := range metricsOf(families, "rbee_queen_gateway_first_byte_seconds") {
+		if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == gwSlow {
+			firstBytes = m.GetHistogram().GetSampleCount()
+		}
+	}
+	if firstBytes < 5 {
+		t.Errorf("time-to-first-byte samples of %s = %d, want at least 5", gwSlow, firstBytes)
+	}
+	if f := families["rbee_queen_gateway_queue_length"]; f == nil || len(metricsOf(families, "rbee_queen_gateway_queue_length")) == 0 {
+		t.Errorf("no rbee_queen_gateway_queue_length series")
+	}
+	for _, name := range []string{"rbee_queen_gateway_requests_total", "rbee_queen_gateway_first_byte_seconds"} {
+		for _, m := range metricsOf(families, name) {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == "hf:test/nope" {
+					t.Errorf("%s has a series for a model the gateway does not serve", name)
+				}
+			}
+		}
 	}
 }

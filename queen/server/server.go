@@ -107,7 +107,7 @@ func New(cfg Config) *Server {
 	s.agentClients = map[string]*http.Client{}
 	s.keys = &clientKeys{s: s, ok: map[string]string{}}
 	s.gateway = gateway.New(gateway.Config{Settings: cfg.Gateway, Workers: s.workers, Keys: s.keys,
-		Fleet: gatewayFleet{s}, Logger: cfg.Logger})
+		Fleet: gatewayFleet{s}, Observer: s.prom, Logger: cfg.Logger})
 	s.handler = s.routes()
 	return s
 }

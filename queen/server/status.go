@@ -15,7 +15,12 @@ import (
 // newMetrics returns the queen's Prometheus metrics over its registries.
 func (s *Server) newMetrics() *metrics.Metrics {
 	return metrics.New(metrics.Config{Nodes: s.cfg.Registry, Workers: s.workers, Logger: s.log,
-		SSHHandshakes: s.handshakes.Load})
+		SSHHandshakes: s.handshakes.Load, GatewayQueues: func() map[string]int {
+			if s.gateway == nil { // made after the metrics
+				return nil
+			}
+			return s.gateway.QueueLengths()
+		}})
 }
 
 // statusPage returns the status page over the queen's registries,
