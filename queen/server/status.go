@@ -44,8 +44,10 @@ func (h statusHives) Hive(node string) (statuspage.Hive, bool) {
 	if !ok || b.req.PID == 0 {
 		return statuspage.Hive{}, false
 	}
+	n := api.Node{NodeName: node}
+	h.s.heads.fill(&n)
 	return statuspage.Hive{LastBeat: b.at, AgentVersion: b.req.AgentVersion, Capabilities: b.req.Capabilities,
-		Devices: pageDevices(h.s.beats.devicesOf(node))}, true
+		Devices: pageDevices(h.s.beats.devicesOf(node)), BranchHead: n.BranchHead}, true
 }
 
 // pageDevices turns a node's GPUs into the page's VRAM bars.

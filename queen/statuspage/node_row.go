@@ -75,6 +75,11 @@ func writeCommit(b *bytes.Buffer, r nodeRow) {
 		escape(b, r.Running)
 		b.WriteString(`</span>`)
 	}
+	if r.Behind != "" {
+		b.WriteString(` <span class="badge drift" title="the branch has moved on: queen setup install updates the node">behind by `)
+		escape(b, r.Behind)
+		b.WriteString(`</span>`)
+	}
 }
 
 func writeDevices(b *bytes.Buffer, r nodeRow) {

@@ -15,6 +15,7 @@ type nodeRow struct {
 	Connected                   bool   // the queen's SSH connection is up
 	Commit, CommitFull, Running string // installed (short, full), running (short)
 	Drift                       bool   // the running agent is not the installed commit
+	Behind                      string // the branch head (short) when the installed commit is not it
 	Caps                        []string
 	Devices                     []Device
 	Workers                     int
@@ -30,7 +31,7 @@ func (a nodeRow) equalScalars(b nodeRow) bool {
 	return a.Name == b.Name && a.Status == b.Status && a.SSH == b.SSH && a.AgentURL == b.AgentURL &&
 		a.Transport == b.Transport && a.ConnError == b.ConnError && a.Connected == b.Connected &&
 		a.Commit == b.Commit && a.CommitFull == b.CommitFull && a.Running == b.Running &&
-		a.Drift == b.Drift && a.Workers == b.Workers
+		a.Drift == b.Drift && a.Behind == b.Behind && a.Workers == b.Workers
 }
 
 // nodeRows returns the nodes' rows in registry order.
@@ -43,7 +44,7 @@ func nodeRows(nodes []api.Node, hives map[string]Hive, conns Connections, perNod
 			Commit: api.ShortCommit(n.InstalledCommit), CommitFull: n.InstalledCommit,
 			Running: api.ShortCommit(h.AgentVersion), Drift: drifted(n.InstalledCommit, h.AgentVersion),
 			Caps: h.Capabilities, Devices: h.Devices, Workers: perNode[n.NodeName], LastBeat: beatUnix(h),
-			Transport: n.Transport}
+			Transport: n.Transport, Behind: behind(n.InstalledCommit, h.BranchHead)}
 		if conns != nil {
 			c := conns.Connection(n.NodeName)
 			rows[i].Connected, rows[i].ConnError = c.Connected, c.LastError
@@ -61,6 +62,15 @@ func sshTarget(n api.Node) string {
 		host += ":" + strconv.Itoa(n.SSHPort)
 	}
 	return host
+}
+
+// behind returns the branch head, short, when the installed commit is
+// not it (both must be commits; they compare by prefix).
+func behind(installed, head string) string {
+	if !api.IsCommit(installed) || !api.IsCommit(head) || api.SameCommit(installed, head) {
+		return ""
+	}
+	return api.ShortCommit(head)
 }
 
 // drifted reports whether the running agent's commit differs from the

@@ -42,6 +42,10 @@ type Hive struct {
 	// Devices are the node's devices with their memory; nil until agents
 	// report them.
 	Devices []Device
+	// BranchHead is the newest commit of the node's branch the queen saw
+	// ("" when not checked yet); a row whose installed commit differs shows
+	// it as behind.
+	BranchHead string
 }
 
 // Device is one device of a node with its memory, shown as a VRAM bar.

@@ -55,8 +55,9 @@ func TestNodeRowMatchesTemplate(t *testing.T) {
 			Workers: 16, LastBeat: 1_760_000_000}},
 		{name: "caps only, drift, ssh down", row: nodeRow{Name: "n", Status: "offline", Transport: "http", ConnError: "dial: refused",
 			Commit: "0123456789ab", Drift: true, Running: "89abcdef0123", Caps: []string{"cpu"}}},
+		{name: "behind its branch", row: nodeRow{Name: "b", Status: "online", Commit: "0123456789ab", Behind: "89abcdef0123"}},
 		{name: "hostile values", row: nodeRow{Name: hostile, Status: hostile, SSH: hostile, AgentURL: hostile, Transport: hostile,
-			ConnError: hostile, Commit: hostile, CommitFull: hostile, Running: hostile, Drift: true, Caps: []string{hostile},
+			ConnError: hostile, Commit: hostile, CommitFull: hostile, Running: hostile, Drift: true, Behind: hostile, Caps: []string{hostile},
 			Devices: []Device{{Name: hostile + "\x00", MemoryTotal: 1, MemoryFree: 2}}, Workers: -1, LastBeat: -5}},
 	}
 	for _, tt := range tests {
@@ -70,5 +71,24 @@ func TestNodeRowMatchesTemplate(t *testing.T) {
 				t.Errorf("writer\n%s\ntemplate\n%s", got.String(), want.String())
 			}
 		})
+	}
+}
+
+func TestBehind(t *testing.T) {
+	const installed, head = "0123456789abcdef0123456789abcdef01234567", "89abcdef0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		installed, head, want string
+	}{
+		{installed, head, "89abcdef0123"},
+		{installed, installed, ""},
+		{installed, installed[:12], ""}, // a prefix is the same commit
+		{installed, "", ""},             // not checked yet
+		{"", head, ""},                  // nothing installed
+		{"dev", head, ""},               // not a commit
+	}
+	for _, tt := range tests {
+		if got := behind(tt.installed, tt.head); got != tt.want {
+			t.Errorf("behind(%q, %q) = %q, want %q", tt.installed, tt.head, got, tt.want)
+		}
 	}
 }
