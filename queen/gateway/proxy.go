@@ -40,9 +40,9 @@ func (g *Gateway) infer(w http.ResponseWriter, r *http.Request) {
 		aerr.write(w)
 		return
 	}
-	ow := &observedWriter{ResponseWriter: w, start: time.Now()}
-	defer g.observe(head.Model, ow)
-	g.serve(ow, r, body, head)
+	rec := httpserver.NewRecorder(w)
+	defer g.observe(head.Model, time.Now(), rec)
+	g.serve(rec, r, body, head)
 }
 
 // serve routes one read request to a worker and relays its answer.

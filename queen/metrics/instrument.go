@@ -3,6 +3,8 @@ package metrics
 import (
 	"net/http"
 	"time"
+
+	"github.com/rbee-fleet/rbee/shared/httpserver"
 )
 
 // unmatched is the route label of requests no pattern of the mux matched,
@@ -17,53 +19,21 @@ const unmatched = "unmatched"
 func (m *Metrics) Instrument(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := httpserver.NewRecorder(w)
 		mux.ServeHTTP(rec, r)
 		route := r.Pattern
 		if route == "" {
 			route = unmatched
 		}
-		m.observe(route, rec.code(), time.Since(start))
+		m.observe(route, code(rec), time.Since(start))
 	})
 }
 
-// statusRecorder remembers the status code written through it. Unwrap lets
-// http.ResponseController reach the connection (flushes of streamed
-// answers, deadlines).
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 && code >= 200 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(p []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(p)
-}
-
-// Flush passes a flush on, for handlers that assert http.Flusher.
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap returns the wrapped writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // code is the status the handler answered with (200 when it wrote
 // nothing, as net/http then sends).
-func (s *statusRecorder) code() int {
-	if s.status == 0 {
+func code(rec *httpserver.Recorder) int {
+	if rec.Status() == 0 {
 		return http.StatusOK
 	}
-	return s.status
+	return rec.Status()
 }

@@ -100,10 +100,10 @@ func newRefusalLog(log *slog.Logger) *refusalLog {
 // wrap logs the requests next refuses.
 func (l *refusalLog) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := NewRecorder(w)
 		next.ServeHTTP(rec, r)
-		if rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden {
-			l.refused(r, rec.status)
+		if st := rec.Status(); st == http.StatusUnauthorized || st == http.StatusForbidden {
+			l.refused(r, st)
 		}
 	})
 }
@@ -150,36 +150,3 @@ func tokenFingerprint(header string) string {
 	sum := sha256.Sum256([]byte(token))
 	return "sha256:" + hex.EncodeToString(sum[:6])
 }
-
-// statusRecorder remembers the status a handler answered with. It passes
-// Flush on (event streams) and unwraps for http.ResponseController.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-// WriteHeader records the status.
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-// Write records an implicit 200.
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Flush flushes the underlying writer when it can.
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap returns the underlying writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
