@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/rbee-fleet/rbee/shared/api"
 )
 
 // acquire returns a worker of model with a slot taken for the request,
@@ -32,15 +30,16 @@ func (g *Gateway) acquire(ctx context.Context, model string) (*upstream, *apiErr
 
 // take takes a slot of model's workers. The table follows the registry a
 // moment behind (a rebuild per change, at most one per rebuildGap): when
-// the registry lists a worker of a model the table does not know yet (say
-// just after a queen restart), the table catches up first, so the answer
-// is never a 404 for a model that is there.
+// it does not know the model and the registry changed since its last
+// rebuild (say just after a queen restart), it catches up first, so the
+// answer is never a 404 for a model that is there. A model that is truly
+// unknown costs no registry scan once the table is current.
 func (g *Gateway) take(model string, spawnable bool) (*upstream, *waiter, bool, *apiError) {
 	up, w, needSpawn, aerr := g.table.take(model, spawnable, time.Now())
-	if up != nil || w != nil || aerr != nil || len(g.cfg.Workers.List(api.WorkerFilter{Model: model})) == 0 {
+	if up != nil || w != nil || aerr != nil || !g.stale() {
 		return up, w, needSpawn, aerr
 	}
-	g.table.rebuild(g.cfg.Workers.List(api.WorkerFilter{}), time.Now())
+	g.refresh()
 	return g.table.take(model, spawnable, time.Now())
 }
 

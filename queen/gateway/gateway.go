@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rbee-fleet/rbee/queen/workerregistry"
@@ -90,6 +91,10 @@ type Gateway struct {
 	tmu        sync.RWMutex
 	transports map[string]*http.Transport // per node
 
+	// seen is the registry's change channel the table was last rebuilt
+	// under: closed once the registry changed since.
+	seen atomic.Pointer[<-chan struct{}]
+
 	base   context.Context // ends when Run returns; spawns run under it
 	cancel context.CancelFunc
 }
@@ -133,8 +138,7 @@ func (g *Gateway) Run(ctx context.Context) {
 // most once per rebuildGap.
 func (g *Gateway) follow(ctx context.Context) {
 	for {
-		changed := g.cfg.Workers.Changed()
-		g.table.rebuild(g.cfg.Workers.List(api.WorkerFilter{}), time.Now())
+		changed := g.refresh()
 		select {
 		case <-ctx.Done():
 			return
@@ -145,6 +149,30 @@ func (g *Gateway) follow(ctx context.Context) {
 			return
 		case <-time.After(rebuildGap):
 		}
+	}
+}
+
+// refresh rebuilds the table from the registry and returns the change
+// channel it was built under.
+func (g *Gateway) refresh() <-chan struct{} {
+	changed := g.cfg.Workers.Changed()
+	g.table.rebuild(g.cfg.Workers.List(api.WorkerFilter{}), time.Now())
+	g.seen.Store(&changed)
+	return changed
+}
+
+// stale reports whether the registry changed since the table's last
+// rebuild, or the table was never built.
+func (g *Gateway) stale() bool {
+	p := g.seen.Load()
+	if p == nil {
+		return true
+	}
+	select {
+	case <-*p:
+		return true
+	default:
+		return false
 	}
 }
 
