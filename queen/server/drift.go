@@ -40,12 +40,17 @@ func (b *branchHeads) set(node, commit string, at time.Time) {
 	b.heads[node] = branchHead{commit: commit, at: at}
 }
 
+// get returns the branch head seen for node.
+func (b *branchHeads) get(node string) (branchHead, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.heads[node]
+	return h, ok
+}
+
 // fill sets n's BranchHead fields from what was seen.
 func (b *branchHeads) fill(n *api.Node) {
-	b.mu.Lock()
-	h, ok := b.heads[n.NodeName]
-	b.mu.Unlock()
-	if ok {
+	if h, ok := b.get(n.NodeName); ok {
 		n.BranchHead, n.BranchHeadCheckedUnix = h.commit, h.at.Unix()
 	}
 }

@@ -44,10 +44,9 @@ func (h statusHives) Hive(node string) (statuspage.Hive, bool) {
 	if !ok || b.req.PID == 0 {
 		return statuspage.Hive{}, false
 	}
-	n := api.Node{NodeName: node}
-	h.s.heads.fill(&n)
+	head, _ := h.s.heads.get(node)
 	return statuspage.Hive{LastBeat: b.at, AgentVersion: b.req.AgentVersion, Capabilities: b.req.Capabilities,
-		Devices: pageDevices(h.s.beats.devicesOf(node)), BranchHead: n.BranchHead}, true
+		Devices: pageDevices(h.s.beats.devicesOf(node)), BranchHead: head.commit}, true
 }
 
 // pageDevices turns a node's GPUs into the page's VRAM bars.
