@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/shared/httpjson"
@@ -27,8 +26,6 @@ func writeInvalid(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidField,
 		Message: err.Error(), Hint: "fix the field named above and try again"})
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // unsafePathDetail is the answer to an install path rbee must not own.
 func unsafePathDetail(err error) api.ErrorDetail {
