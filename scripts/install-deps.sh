@@ -4,7 +4,8 @@
 # (openssh-server, openssh-client), git, ip (iproute2), useradd (passwd)
 # curl (the demo's completion request), and chromium with a font for the
 # status page's browser test, and nft (nftables: the firewall of the ssh
-# transport tests' netns hosts).
+# transport tests' netns hosts), and PostgreSQL (postgresql: the HA tests
+# start throwaway clusters with its initdb and pg_ctl).
 # As root it uses apt-get; as another user it prints the command to run and
 # exits non-zero only if something needed is missing. Quiet when all is there.
 set -euo pipefail
@@ -41,6 +42,10 @@ for bin in "${!need[@]}"; do
   fi
   missing+=("${need[$bin]}")
 done
+# Debian keeps initdb and pg_ctl off PATH, in /usr/lib/postgresql/<version>/bin.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql)
+fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
