@@ -28,8 +28,10 @@
 //     the bridge address in netns mode) serving one bare repository,
 //     rbee.git, whose branch main is a snapshot of the source checkout's
 //     working tree (tracked and untracked files, minus ignored ones), so the
-//     hosts build exactly the code under test, committed or not. Tests may
-//     push more branches into Fleet.GitRepoDir.
+//     hosts build exactly the code under test, committed or not. The
+//     repository is packed, as a real server's is, so a clone does not
+//     compress every object again. Tests may push more branches into
+//     Fleet.GitRepoDir.
 //   - Offline Go: hosts reach no module proxy. Each sshd sets, for its
 //     sessions, PATH (with the Go toolchain), GOTOOLCHAIN=local, GOSUMDB=off,
 //     GOFLAGS=-mod=mod and GOPROXY=file://… pointing at a copy of the

@@ -94,7 +94,13 @@ func snapshotRepo(ctx context.Context, src, dst string) (commit, head string, er
 	if err != nil {
 		return "", "", err
 	}
-	_, err = run(ctx, "git", "-C", dst, "update-ref", "refs/heads/main", commit)
+	if _, err = run(ctx, "git", "-C", dst, "update-ref", "refs/heads/main", commit); err != nil {
+		return "", "", err
+	}
+	// A served repository is packed, as a real git server's is: from loose
+	// objects the daemon compresses every object again for every clone
+	// (0.5 s a clone here instead of 0.2, more with clones in parallel).
+	_, err = run(ctx, "git", "-C", dst, "repack", "-a", "-d", "-q")
 	return commit, head, err
 }
 
