@@ -66,6 +66,15 @@ func TestOpenStoreUnreachablePostgres(t *testing.T) {
 	}
 }
 
+// TestOpenStoreBadDSN: a DSN pgx cannot parse is refused, not busy, with
+// where to read the syntax and without the password.
+func TestOpenStoreBadDSN(t *testing.T) {
+	_, err := OpenStore(t.Context(), "postgres://rbee:hunter2@db.example:port/rbee", Options{})
+	if err == nil || IsBusy(err) || !strings.Contains(err.Error(), "DSN syntax") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("OpenStore of a bad DSN: %v", err)
+	}
+}
+
 // TestBackupRefusesPostgres: `queen db backup` of a PostgreSQL registry
 // says to use pg_dump and creates nothing.
 func TestBackupRefusesPostgres(t *testing.T) {
