@@ -6,9 +6,12 @@
 // never the admin token, which gets 403. Request and response bodies pass
 // through untouched: the gateway reads only "model" and "stream" from the
 // request, and relays the worker's status, headers and body as they
-// arrive, so a streamed answer (server-sent events) reaches the client
-// event by event. A client that goes away cancels the request to the
-// worker.
+// arrive, so a streamed answer (server-sent events, no Content-Length)
+// reaches the client event by event: every read from the worker is
+// flushed, except the one that brings the end, which leaves with the end
+// of the answer. An answer of known length keeps its Content-Length and
+// is not flushed early (one write instead of a chunked answer and its
+// end). A client that goes away cancels the request to the worker.
 //
 // # Routing
 //
@@ -58,7 +61,9 @@
 //
 // Workers are reached through Config.DialContext, per node, so a transport
 // other than plain TCP (an SSH connection pool) can be plugged in; each
-// node gets its own connection pool.
+// node gets its own connection pool, keeping up to 256 idle connections
+// per worker, so concurrent requests reuse connections rather than dial
+// one each (BenchmarkGatewayVsDirect reports the dials).
 //
 // The entry point is [New]; [Gateway.Run] keeps the routing table and
 // stops idle workers.
