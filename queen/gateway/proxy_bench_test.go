@@ -260,8 +260,8 @@ func pct(d []time.Duration, p float64) time.Duration { return d[int(float64(len(
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// throughput runs 256 streaming clients for 3 s direct (client i on worker
-// i%8) and through the gateway, unpaced and paced, and reports the ratios
+// throughput runs 256 streaming clients direct (client i on worker i%8)
+// and through the gateway, unpaced and paced, and reports the ratios
 // and the CPU per stream. Then it checks for leaks: the unpaced pair
 // again, the goroutines and heap after it against those after the first
 // runs (the connection pools are warm by then and stay, so any growth is
@@ -279,20 +279,17 @@ func throughput(b *testing.B, client *http.Client, fast, paced benchFleet, gwURL
 }
 
 // streamPair runs the streaming clients direct to f and through the
-// gateway, reports the ratio and the CPU per stream under prefix, and
-// returns the ratio.
+// gateway, in three rounds of one second each, alternating so that a
+// change of the machine's other load falls on both; it reports the ratio
+// and the CPU per stream under prefix, and returns the ratio.
 func streamPair(b *testing.B, client *http.Client, f benchFleet, gwURL, prefix string) float64 {
-	var direct, via float64
-	cd := measure(b, f.pids, func() int {
-		n := streams(b, client, f.urls, "", f.model)
-		direct = float64(n) / streamRun.Seconds()
-		return n
-	})
-	cv := measure(b, f.pids, func() int {
-		n := streams(b, client, []string{gwURL}, benchKey, f.model)
-		via = float64(n) / streamRun.Seconds()
-		return n
-	})
+	var cd, cv cpuUse
+	for range streamRounds {
+		cd.add(measure(b, f.pids, func() int { return streams(b, client, f.urls, "", f.model) }))
+		cv.add(measure(b, f.pids, func() int { return streams(b, client, []string{gwURL}, benchKey, f.model) }))
+	}
+	run := streamRounds * streamRun.Seconds()
+	direct, via := float64(cd.requests)/run, float64(cv.requests)/run
 	b.Logf("%s256 streaming clients over 8 workers: direct %.0f/s, gateway %.0f/s, ratio %.2f; %s",
 		prefix, direct, via, via/direct, cpuLine(cd, cv))
 	b.ReportMetric(via/direct, prefix+"stream-throughput-ratio")
@@ -312,8 +309,11 @@ func settled(client *http.Client) (goroutines int, heap uint64) {
 	return runtime.NumGoroutine(), m.HeapAlloc
 }
 
-// streamRun is how long each streaming run lasts.
-const streamRun = 3 * time.Second
+// Each streaming comparison is streamRounds runs of streamRun each way.
+const (
+	streamRun    = time.Second
+	streamRounds = 3
+)
 
 // streams runs 256 streaming clients for streamRun and returns the
 // streams they completed.
@@ -337,29 +337,67 @@ func streams(b *testing.B, client *http.Client, bases []string, key, model strin
 	return int(total.Load())
 }
 
-// cpuUse is the CPU time a run took, of this process (clients, and the
-// gateway when it was used) and of the workers, and its requests.
+// cpuUse is what a run took of this process (clients, and the gateway
+// when it was used) and of the workers: CPU time and read and write
+// system calls; and its requests.
 type cpuUse struct {
-	self, workers time.Duration
-	requests      int
+	self, workers  time.Duration
+	selfIO, workIO int // read and write system calls
+	requests       int
+}
+
+// add adds d's counts to c's.
+func (c *cpuUse) add(d cpuUse) {
+	c.self, c.workers = c.self+d.self, c.workers+d.workers
+	c.selfIO, c.workIO, c.requests = c.selfIO+d.selfIO, c.workIO+d.workIO, c.requests+d.requests
 }
 
 func (c cpuUse) selfPer() float64    { return us(c.self) / float64(c.requests) }
 func (c cpuUse) workersPer() float64 { return us(c.workers) / float64(c.requests) }
 
-// measure runs run, which returns its request count, and returns the CPU
-// time it took.
+// measure runs run, which returns its request count, and returns what it
+// took.
 func measure(b *testing.B, pids []int, run func() int) cpuUse {
 	self0, workers0 := selfCPU(b), workersCPU(b, pids)
+	selfIO0, workIO0 := ioCalls(b, os.Getpid()), 0
+	for _, pid := range pids {
+		workIO0 += ioCalls(b, pid)
+	}
 	n := run()
-	return cpuUse{self: selfCPU(b) - self0, workers: workersCPU(b, pids) - workers0, requests: max(n, 1)}
+	c := cpuUse{self: selfCPU(b) - self0, workers: workersCPU(b, pids) - workers0,
+		selfIO: ioCalls(b, os.Getpid()) - selfIO0, workIO: -workIO0, requests: max(n, 1)}
+	for _, pid := range pids {
+		c.workIO += ioCalls(b, pid)
+	}
+	return c
 }
 
-// cpuLine tells the CPU per request direct (d) and through the gateway (v).
+// cpuLine tells the CPU and the read and write system calls per request
+// direct (d) and through the gateway (v).
 func cpuLine(d, v cpuUse) string {
+	per := func(n int, c cpuUse) string { return strconv.FormatFloat(float64(n)/float64(c.requests), 'f', 1, 64) }
 	return "CPU µs/request: direct clients " + strconv.Itoa(int(d.selfPer())) + " workers " + strconv.Itoa(int(d.workersPer())) +
 		"; via gateway clients+gateway " + strconv.Itoa(int(v.selfPer())) + " workers " + strconv.Itoa(int(v.workersPer())) +
-		"; gateway ≈ " + strconv.Itoa(int(v.selfPer()-d.selfPer()))
+		"; gateway ≈ " + strconv.Itoa(int(v.selfPer()-d.selfPer())) +
+		"; reads+writes/request: direct clients " + per(d.selfIO, d) + " workers " + per(d.workIO, d) +
+		", via clients+gateway " + per(v.selfIO, v) + " workers " + per(v.workIO, v)
+}
+
+// ioCalls returns the read and write system calls pid made so far
+// (syscr and syscw of /proc/PID/io).
+func ioCalls(b *testing.B, pid int) int {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ": "); ok && (k == "syscr" || k == "syscw") {
+			x, _ := strconv.Atoi(v)
+			n += x
+		}
+	}
+	return n
 }
 
 func selfCPU(b *testing.B) time.Duration {
