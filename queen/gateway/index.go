@@ -36,7 +36,12 @@ func (x *loadIndex) build(ups []*upstream) {
 	for x.size < x.n {
 		x.size *= 2
 	}
-	x.node = make([]load, 2*x.size)
+	if cap(x.node) >= 2*x.size {
+		x.node = x.node[:2*x.size] // rebuilds reuse it
+		clear(x.node[x.size+x.n:])
+	} else {
+		x.node = make([]load, 2*x.size)
+	}
 	for i, u := range ups {
 		x.node[x.size+i] = u.load()
 	}
