@@ -65,6 +65,22 @@
 // per worker, so concurrent requests reuse connections rather than dial
 // one each (BenchmarkGatewayVsDirect reports the dials).
 //
+// # Cost
+//
+// A routing decision costs O(log n) (see Routing). A proxied request costs
+// the gateway about 7 read and write system calls (read the request,
+// write it to the worker, read the answer, write it on, and three reads
+// that find nothing yet: net/http waiting for the client's next request,
+// for its disconnect and for the worker's next answer), plus a read and a
+// write per event of a stream that the worker sends apart; connections to
+// workers are reused, not dialled per request. On a 2-core machine that
+// is about 75–110 µs of CPU per completion and 230–270 µs per stream of 10
+// events sent 20 ms apart, close to what the reference worker itself
+// spends. So where clients, gateway and workers share the cores, workers
+// that answer at once lose about half their throughput behind the
+// gateway, and workers that answer at a model's pace lose none
+// (BenchmarkGatewayVsDirect: 0.54× unpaced, 1.00× paced).
+//
 // The entry point is [New]; [Gateway.Run] keeps the routing table and
 // stops idle workers.
 package gateway

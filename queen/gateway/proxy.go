@@ -164,7 +164,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // bytes leave with the end of the answer in one write. An answer of known
 // length keeps it and goes out as the ResponseWriter buffers it. A worker
 // that fails mid-answer is taken out of routing; a stream gets an error
-// event, any other answer is cut off.
+// event, any other answer is cut off (see cutShort).
 func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, up *upstream, resp *http.Response, stream bool) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -184,13 +184,15 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, up *upstream, re
 			return
 		}
 		if err != nil {
-			g.cutShort(w, r, up, err, stream)
+			g.cutShort(w, r, up, err, stream && flush) // an event fits only a stream of unknown length
 			return
 		}
 	}
 }
 
-// cutShort ends an answer the worker broke off.
+// cutShort ends an answer the worker broke off: a stream with an error
+// event, any other answer (one of known length included, where an event
+// would pass for part of the body) by cutting the connection.
 func (g *Gateway) cutShort(w http.ResponseWriter, r *http.Request, up *upstream, err error, stream bool) {
 	if r.Context().Err() != nil {
 		return

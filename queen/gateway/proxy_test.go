@@ -104,3 +104,30 @@ func TestStreamEventsGoOnAsTheyCome(t *testing.T) {
 		t.Errorf("after [DONE]: %q, %v; want the end of the stream", rest, err)
 	}
 }
+
+// TestAnswerOfKnownLengthCutShortIsCut: a worker that breaks off an
+// answer of known length, even to a stream request, leaves the client a
+// cut connection, not an error event spliced into a body of that length.
+func TestAnswerOfKnownLengthCutShortIsCut(t *testing.T) {
+	base := serveGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "4096")
+		io.WriteString(w, `{"error":`)
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the worker's connection ends 4087 bytes short
+	})
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", base+"/v1/completions",
+		strings.NewReader(`{"model":"hf:x/y","prompt":"a","stream":true}`))
+	req.Header.Set("Authorization", "Bearer k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return // cut before the answer's head went out: as good
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Errorf("read %q and no error; want a cut connection", body)
+	}
+	if strings.Contains(string(body), "worker_failed") {
+		t.Errorf("body %q has an error event; want none in an answer of known length", body)
+	}
+}
