@@ -79,7 +79,7 @@
 // spends. So where clients, gateway and workers share the cores, workers
 // that answer at once lose about half their throughput behind the
 // gateway, and workers that answer at a model's pace lose none
-// (BenchmarkGatewayVsDirect: 0.54× unpaced, 1.00× paced).
+// (BenchmarkGatewayVsDirect: 0.54× unpaced, 0.99× paced).
 //
 // The entry point is [New]; [Gateway.Run] keeps the routing table and
 // stops idle workers.
