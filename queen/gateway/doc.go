@@ -6,9 +6,12 @@
 // never the admin token, which gets 403. Request and response bodies pass
 // through untouched: the gateway reads only "model" and "stream" from the
 // request, and relays the worker's status, headers and body as they
-// arrive, so a streamed answer (server-sent events) reaches the client
-// event by event. A client that goes away cancels the request to the
-// worker.
+// arrive, so a streamed answer (server-sent events, no Content-Length)
+// reaches the client event by event: every read from the worker is
+// flushed, except the one that brings the end, which leaves with the end
+// of the answer. An answer of known length keeps its Content-Length and
+// is not flushed early (one write instead of a chunked answer and its
+// end). A client that goes away cancels the request to the worker.
 //
 // # Routing
 //
@@ -17,7 +20,14 @@
 // has in flight on each worker. A request goes to the worker of its model,
 // among those the registry lists idle or busy (never loading, unhealthy,
 // stopping or failed), with the fewest requests in flight relative to its
-// slots_total; ties go round-robin. The registry's idle/busy comes from
+// slots_total; ties go round-robin (the first such worker after the one
+// picked last, in the table's order). The pick costs O(log n) for a model
+// of n workers however loaded they are: each model keeps its workers in a
+// segment tree holding, per subtree, the lightest load (in flight over
+// slots, compared exactly), and the pick walks one path for the lightest
+// load and one for its first holder from the round-robin position (about
+// 0.3 µs at 10,000 workers that all have requests in flight, where a
+// scan took 33 µs; BenchmarkRoutingDecision). The registry's idle/busy comes from
 // the agent's health checks, seconds old; the gateway's own count is
 // exact, so a worker with as many requests in flight as slots is full for
 // routing whatever the registry says. A worker that could not be reached
@@ -51,7 +61,25 @@
 //
 // Workers are reached through Config.DialContext, per node, so a transport
 // other than plain TCP (an SSH connection pool) can be plugged in; each
-// node gets its own connection pool.
+// node gets its own connection pool, keeping up to 256 idle connections
+// per worker and 1024 per node, so concurrent requests reuse connections
+// rather than dial one each (BenchmarkGatewayVsDirect reports the dials).
+//
+// # Cost
+//
+// A routing decision costs O(log n) (see Routing). A proxied request costs
+// the gateway about 7 read and write system calls (read the request,
+// write it to the worker, read the answer, write it on, and three reads
+// that find nothing yet: net/http waiting for the client's next request,
+// for its disconnect and for the worker's next answer), plus a read and a
+// write per event of a stream that the worker sends apart; connections to
+// workers are reused, not dialled per request. On a 2-core machine that
+// is about 75–110 µs of CPU per completion and 230–270 µs per stream of 10
+// events sent 20 ms apart, close to what the reference worker itself
+// spends. So where clients, gateway and workers share the cores, workers
+// that answer at once lose about half their throughput behind the
+// gateway, and workers that answer at a model's pace lose none
+// (BenchmarkGatewayVsDirect: 0.54× unpaced, 0.99× paced).
 //
 // The entry point is [New]; [Gateway.Run] keeps the routing table and
 // stops idle workers.

@@ -54,6 +54,7 @@ func (t *table) idle(now time.Time, timeout time.Duration, manual bool) []*upstr
 	for _, u := range t.byID {
 		if u.listed && u.routable && !u.stopping && u.inflight == 0 && (u.spawned || manual) && now.Sub(u.lastUsed) >= timeout {
 			u.stopping = true
+			u.changed()
 			out = append(out, u)
 		}
 	}
@@ -65,4 +66,5 @@ func (t *table) unstop(u *upstream, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	u.stopping, u.lastUsed = false, now
+	u.changed()
 }

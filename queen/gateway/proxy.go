@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +91,8 @@ func readRequest(w http.ResponseWriter, r *http.Request) ([]byte, requestHead, *
 
 // hopHeaders are not passed on, in either direction, with Authorization
 // (the client's key is for the gateway only) and Content-Length (set
-// again).
+// again: the request's by its body, the answer's from the worker's when it
+// gave one).
 var hopHeaders = map[string]bool{
 	"Authorization": true, "Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
 	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true,
@@ -127,6 +129,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, up *upstream, 
 	}
 	defer resp.Body.Close()
 	copyHeaders(w.Header(), resp.Header)
+	if resp.ContentLength >= 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
 	w.Header().Set("X-Rbee-Worker", up.id)
 	w.WriteHeader(resp.StatusCode)
 	g.relay(w, r, up, resp, stream)
@@ -153,12 +158,17 @@ func (g *Gateway) failedBeforeAnswer(w http.ResponseWriter, r *http.Request, up 
 // bufPool holds relay buffers.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// relay copies the answer body as it arrives, flushing every read. A
-// worker that fails mid-answer is taken out of routing; a stream gets an
-// error event, any other answer is cut off.
+// relay copies the answer body as it arrives. An answer of unknown length
+// (a stream of server-sent events) is flushed at every read, so each
+// event goes on as it came; the read that brings the end is not, so its
+// bytes leave with the end of the answer in one write. An answer of known
+// length keeps it and goes out as the ResponseWriter buffers it. A worker
+// that fails mid-answer is taken out of routing; a stream gets an error
+// event, any other answer is cut off (see cutShort).
 func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, up *upstream, resp *http.Response, stream bool) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
+	flush := resp.ContentLength < 0
 	rc := http.NewResponseController(w)
 	for {
 		n, err := resp.Body.Read(*bp)
@@ -166,19 +176,23 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, up *upstream, re
 			if _, werr := w.Write((*bp)[:n]); werr != nil {
 				return // the client left; its context cancels the worker's request
 			}
-			_ = rc.Flush()
+			if flush && err == nil {
+				_ = rc.Flush()
+			}
 		}
 		if err == io.EOF {
 			return
 		}
 		if err != nil {
-			g.cutShort(w, r, up, err, stream)
+			g.cutShort(w, r, up, err, stream && flush) // an event fits only a stream of unknown length
 			return
 		}
 	}
 }
 
-// cutShort ends an answer the worker broke off.
+// cutShort ends an answer the worker broke off: a stream with an error
+// event, any other answer (one of known length included, where an event
+// would pass for part of the body) by cutting the connection.
 func (g *Gateway) cutShort(w http.ResponseWriter, r *http.Request, up *upstream, err error, stream bool) {
 	if r.Context().Err() != nil {
 		return

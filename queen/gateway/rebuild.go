@@ -52,7 +52,7 @@ func (t *table) apply(w *api.Worker, now time.Time) *upstream {
 func (t *table) regroup(models map[string][]*upstream, now time.Time) {
 	for model, p := range t.pools {
 		if _, ok := models[model]; !ok {
-			p.ups = nil
+			p.setUps(nil)
 			if len(p.queue) == 0 && !p.spawning {
 				delete(t.pools, model)
 			}
@@ -64,10 +64,7 @@ func (t *table) regroup(models map[string][]*upstream, now time.Time) {
 			p = &pool{}
 			t.pools[model] = p
 		}
-		p.ups = ups
-		if p.next >= len(ups) {
-			p.next = 0
-		}
+		p.setUps(ups)
 		t.serveQueue(p, now)
 	}
 }
@@ -79,6 +76,7 @@ func (t *table) expireDown(now time.Time) {
 	for _, u := range t.byID {
 		if u.down && now.Sub(u.downAt) > downFor {
 			u.down = false
+			u.changed()
 		}
 	}
 	for _, p := range t.pools {

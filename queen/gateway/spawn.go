@@ -94,8 +94,10 @@ func (t *table) adopt(w api.Worker, now time.Time) {
 		t.pools[w.ModelRef] = p
 	}
 	p.spawning = false
-	if !slices.Contains(p.ups, u) {
-		p.ups = append(p.ups, u)
+	if slices.Contains(p.ups, u) {
+		u.changed()
+	} else {
+		p.setUps(append(slices.Clip(p.ups), u))
 	}
 	t.serveQueue(p, now)
 }

@@ -26,6 +26,8 @@ type upstream struct {
 	down                 bool // unreachable since downAt, at pid downPID
 	downAt               time.Time
 	downPID              int
+	pool                 *pool // the pool whose index holds u at pos; nil when none
+	pos                  int
 }
 
 // free reports whether a request may be routed to u now.
@@ -33,18 +35,47 @@ func (u *upstream) free() bool {
 	return u.routable && u.listed && !u.down && !u.stopping && u.inflight < u.slots
 }
 
-// lighter reports whether u has fewer requests in flight relative to its
-// slots than v.
-func (u *upstream) lighter(v *upstream) bool {
-	return u.inflight*v.slots < v.inflight*u.slots
+// load is u's load for the routing index.
+func (u *upstream) load() load {
+	if !u.free() {
+		return load{}
+	}
+	return load{inflight: u.inflight, slots: u.slots}
+}
+
+// changed tells u's pool index that a field free or load reads changed.
+// The caller holds the table's lock.
+func (u *upstream) changed() {
+	if u.pool != nil {
+		u.pool.index.set(u.pos, u.load())
+	}
 }
 
 // pool is one model's workers and queue.
 type pool struct {
 	ups      []*upstream
-	next     int // where the next scan starts, for round-robin ties
+	index    loadIndex // over ups
+	next     int       // where the next search starts, for round-robin ties
 	queue    []*waiter
 	spawning bool
+}
+
+// setUps makes ups the pool's workers and indexes them; workers no longer
+// in it leave its index. The caller holds the table's lock.
+func (p *pool) setUps(ups []*upstream) {
+	for _, u := range p.ups {
+		if u.pool == p {
+			u.pool = nil
+		}
+	}
+	for i, u := range ups {
+		u.pool, u.pos = p, i
+	}
+	p.ups = ups
+	p.index.build(ups)
+	if p.next >= len(ups) {
+		p.next = 0
+	}
 }
 
 // grant is what a waiter gets: a worker with a slot taken for it, or the
@@ -72,35 +103,19 @@ func newTable(queueLen int) *table {
 }
 
 // pick returns the free worker of p with the fewest requests in flight
-// relative to its slots, scanning from p.next so ties go round-robin, or
-// nil. The scan stops at the first free worker with nothing in flight, so
-// a pool with idle workers costs little however large it is; a pool whose
-// workers all have requests in flight is scanned whole. The caller holds
-// t.mu.
+// relative to its slots, the first from p.next on among equals so ties go
+// round-robin, or nil. It costs O(log n) for n workers, whatever their
+// load (the index). The caller holds t.mu.
 func (p *pool) pick() *upstream {
-	n := len(p.ups)
-	var best *upstream
-	bestAt := 0
-	for k := range n {
-		i := p.next + k
-		if i >= n {
-			i -= n
-		}
-		u := p.ups[i]
-		if u.free() && (best == nil || u.lighter(best)) {
-			best, bestAt = u, i
-			if u.inflight == 0 {
-				break // nothing is lighter, and it is first in round-robin order
-			}
-		}
+	i := p.index.next(p.next)
+	if i < 0 {
+		return nil
 	}
-	if best != nil {
-		p.next = bestAt + 1
-		if p.next >= n {
-			p.next = 0
-		}
+	p.next = i + 1
+	if p.next >= len(p.ups) {
+		p.next = 0
 	}
-	return best
+	return p.ups[i]
 }
 
 // alive reports whether p has a worker that is ready or on its way
@@ -136,6 +151,7 @@ func (t *table) take(model string, create bool, now time.Time) (up *upstream, w 
 	if up = p.pick(); up != nil {
 		up.inflight++
 		up.lastUsed = now
+		up.changed()
 		return up, nil, false, nil
 	}
 	if len(p.queue) >= t.queueLen {
@@ -177,6 +193,7 @@ func (t *table) release(up *upstream, now time.Time) {
 	defer t.mu.Unlock()
 	up.inflight--
 	up.lastUsed = now
+	up.changed()
 	if !up.listed && up.inflight == 0 && t.byID[up.id] == up {
 		delete(t.byID, up.id)
 	}
@@ -195,6 +212,7 @@ func (t *table) serveQueue(p *pool, now time.Time) {
 		}
 		up.inflight++
 		up.lastUsed = now
+		up.changed()
 		w := p.queue[0]
 		p.queue = p.queue[1:]
 		w.ch <- grant{up: up}
@@ -206,6 +224,7 @@ func (t *table) markDown(up *upstream, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	up.down, up.downAt, up.downPID = true, now, up.pid
+	up.changed()
 }
 
 // failWaiters ends the wait of every request queued for model with err
