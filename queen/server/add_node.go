@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
+	"github.com/rbee-fleet/rbee/queen/lease"
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
@@ -100,6 +101,10 @@ func (s *Server) failSave(p *progress, name string, err error) {
 	}
 	if hiveregistry.IsBusy(err) {
 		p.fail(http.StatusServiceUnavailable, registryBusyDetail())
+		return
+	}
+	if errors.Is(err, lease.ErrFenced) {
+		p.fail(http.StatusServiceUnavailable, fencedDetail(err))
 		return
 	}
 	s.log.Error("save node", "node", name, "err", err)

@@ -1,0 +1,87 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/rbee-fleet/rbee/queen/lease"
+	"github.com/rbee-fleet/rbee/queen/metrics"
+	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/shared/version"
+)
+
+// Lease is what the server reads of the queen's lease in an HA pair on
+// PostgreSQL (package lease); a nil Config.Lease means always active.
+type Lease interface {
+	Status() lease.Status
+}
+
+// role returns the queen's lease status; active without a lease.
+func (s *Server) role() lease.Status {
+	if s.cfg.Lease == nil {
+		return lease.Status{Role: lease.RoleActive, ActiveURL: s.cfg.QueenURL}
+	}
+	return s.cfg.Lease.Status()
+}
+
+// health answers 200 on active and standby queens alike, with the role.
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	st := s.role()
+	writeJSON(w, http.StatusOK, api.Health{Status: api.HealthAlive, Version: version.String(), APIVersion: version.APIVersion,
+		Role: st.Role, Epoch: st.Epoch, ActiveURL: st.ActiveURL, LeaseAgeMS: st.Age.Milliseconds()})
+}
+
+// gate answers every route but health and metrics with 503 STANDBY while
+// the queen is standby; heartbeats too, so agents move to the active queen.
+func (s *Server) gate(next http.Handler) http.Handler {
+	if s.cfg.Lease == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/health" || r.URL.Path == "/metrics" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if st := s.cfg.Lease.Status(); st.Role != lease.RoleActive {
+			writeStandby(w, st)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeStandby answers 503 STANDBY naming the active queen.
+func writeStandby(w http.ResponseWriter, st lease.Status) {
+	msg := "this queen is standby and the active queen is not known yet"
+	hint := "try again in a few seconds; `queen status` shows each queen's role"
+	if st.ActiveURL != "" {
+		w.Header().Set(api.HeaderActiveQueen, st.ActiveURL)
+		msg = "this queen is standby; the active queen is " + st.ActiveURL
+		hint = "send the request to " + st.ActiveURL + " (the queen CLI follows it by itself, or list both queens in --queen-url a,b)"
+	}
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, api.ErrorDetail{Code: api.CodeStandby, Message: msg, Hint: hint})
+}
+
+// writeFenced answers a write the lease refused (this queen lost it
+// meanwhile) as a standby would; false when err is not such a refusal.
+func (s *Server) writeFenced(w http.ResponseWriter, err error) bool {
+	if !errors.Is(err, lease.ErrFenced) {
+		return false
+	}
+	s.log.Warn("write refused: this queen lost the lease", "err", err)
+	writeStandby(w, s.role())
+	return true
+}
+
+// fencedDetail is the streamed form of a write the lease refused.
+func fencedDetail(err error) api.ErrorDetail {
+	return api.ErrorDetail{Code: api.CodeStandby, Message: err.Error(),
+		Hint: "nothing was written; send the request again, to the active queen (`queen status` shows it)"}
+}
+
+// leaseState is the lease for the metrics.
+func (s *Server) leaseState() metrics.LeaseState {
+	st := s.role()
+	return metrics.LeaseState{Role: st.Role, Epoch: st.Epoch, Age: st.Age}
+}
