@@ -5,16 +5,15 @@ import (
 	"fmt"
 
 	"github.com/rbee-fleet/rbee/shared/api"
-	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 // insertSQL adds a row unless the name is taken; the caller tells the two
 // apart by the number of changed rows, so a duplicate never overwrites.
 const insertSQL = `INSERT INTO hives (` + nodeColumns + `)
 VALUES (:node_name, :ssh_host, :ssh_port, :ssh_user, :ssh_key_path, :git_repo_url,
-	:git_branch, :install_path, :agent_port, :status, :host_key, NULLIF(:last_connected_unix, 0),
+	:git_branch, :install_path, :agent_port, :status, :host_key, NULLIF(CAST(:last_connected_unix AS BIGINT), 0),
 	:installed_commit, :agent_url, :agent_version, :created_unix, :updated_unix, :transport)
-ON CONFLICT (node_name) DO NOTHING;`
+ON CONFLICT (node_name) DO NOTHING`
 
 // Add registers a new node. CreatedUnix and UpdatedUnix default to now and
 // HostKeyFingerprint is derived from HostKey. The node must pass
@@ -27,15 +26,11 @@ func (r *Registry) Add(ctx context.Context, n api.Node) error {
 	if err != nil {
 		return fmt.Errorf("add hive %q: %w", n.NodeName, err)
 	}
-	conn, err := r.pool.Take(ctx)
+	changed, err := r.store.write(ctx, stmt{insertSQL, nodeArgs(n)})
 	if err != nil {
 		return fmt.Errorf("add hive %q: %w", n.NodeName, err)
 	}
-	defer r.pool.Put(conn)
-	if err := sqlitex.Execute(conn, insertSQL, &sqlitex.ExecOptions{Named: nodeArgs(n)}); err != nil {
-		return fmt.Errorf("add hive %q: %w", n.NodeName, err)
-	}
-	if conn.Changes() == 0 {
+	if changed == 0 {
 		return existsError(n.NodeName)
 	}
 	return nil

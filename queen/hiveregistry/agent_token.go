@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"zombiezen.com/go/sqlite"
-	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 // ErrNoToken is returned by NodeByTokenHash for a hash no node has.
@@ -14,9 +11,9 @@ var ErrNoToken = errors.New("no node has this hive token")
 
 const (
 	setTokensSQL = `UPDATE hives SET hive_token_hash = NULLIF(:hash, ''), agent_token = NULLIF(:agent_token, ''),
-	updated_unix = :updated_unix WHERE node_name = :node_name;`
-	agentTokenSQL = `SELECT agent_token FROM hives WHERE node_name = :node_name;`
-	nodeByHashSQL = `SELECT node_name FROM hives WHERE hive_token_hash = :hash;`
+	updated_unix = :updated_unix WHERE node_name = :node_name`
+	agentTokenSQL = `SELECT agent_token FROM hives WHERE node_name = :node_name`
+	nodeByHashSQL = `SELECT node_name FROM hives WHERE hive_token_hash = :hash`
 )
 
 // SetTokens stores, in one write, the hash of the node's hive token (the
@@ -32,7 +29,7 @@ func (r *Registry) SetTokens(ctx context.Context, name, hiveTokenHash, agentToke
 // AgentToken returns the token the queen presents to the node's agent, ""
 // when none is set (the agent was installed before agent tokens existed).
 func (r *Registry) AgentToken(ctx context.Context, name string) (string, error) {
-	token, found, err := r.queryText(ctx, agentTokenSQL, map[string]any{":node_name": name})
+	token, found, err := r.store.queryText(ctx, agentTokenSQL, map[string]any{":node_name": name})
 	if err != nil {
 		return "", fmt.Errorf("read agent token of hive %q: %w", name, err)
 	}
@@ -48,7 +45,7 @@ func (r *Registry) NodeByTokenHash(ctx context.Context, hash string) (string, er
 	if hash == "" {
 		return "", ErrNoToken
 	}
-	name, found, err := r.queryText(ctx, nodeByHashSQL, map[string]any{":hash": hash})
+	name, found, err := r.store.queryText(ctx, nodeByHashSQL, map[string]any{":hash": hash})
 	if err != nil {
 		return "", fmt.Errorf("find node by token: %w", err)
 	}
@@ -56,24 +53,4 @@ func (r *Registry) NodeByTokenHash(ctx context.Context, hash string) (string, er
 		return "", ErrNoToken
 	}
 	return name, nil
-}
-
-// queryText runs a query of one text column and returns its first row.
-func (r *Registry) queryText(ctx context.Context, query string, args map[string]any) (string, bool, error) {
-	conn, err := r.pool.Take(ctx)
-	if err != nil {
-		return "", false, err
-	}
-	defer r.pool.Put(conn)
-	text, found := "", false
-	err = sqlitex.Execute(conn, query, &sqlitex.ExecOptions{
-		Named: args,
-		ResultFunc: func(stmt *sqlite.Stmt) error {
-			if !found {
-				text, found = stmt.ColumnText(0), true
-			}
-			return nil
-		},
-	})
-	return text, found, err
 }

@@ -16,15 +16,13 @@ import (
 // quick check.
 var ErrCorrupt = errors.New("hive registry is damaged")
 
-// QuickCheck runs PRAGMA quick_check and returns an error wrapping
-// ErrCorrupt, with SQLite's first findings, when the file is damaged.
+// QuickCheck returns an error wrapping ErrCorrupt when the registry is
+// damaged. On SQLite it runs PRAGMA quick_check and reports SQLite's first
+// findings; on PostgreSQL it runs SELECT 1 and checks that the schema
+// version is the one this queen migrates to (a newer or missing version
+// wraps ErrCorrupt too).
 func (r *Registry) QuickCheck(ctx context.Context) error {
-	conn, err := r.pool.Take(ctx)
-	if err != nil {
-		return fmt.Errorf("check hive registry: %w", err)
-	}
-	defer r.pool.Put(conn)
-	return quickCheck(conn)
+	return r.store.quickCheck(ctx)
 }
 
 func quickCheck(conn *sqlite.Conn) error {
@@ -49,8 +47,16 @@ func quickCheck(conn *sqlite.Conn) error {
 // Backup copies the registry file at src into a new file dst (mode 0600)
 // with SQLite's online backup: the copy is consistent even while a queen
 // writes to src. dst must not exist. The copy is quick-checked; on any
-// failure dst is removed.
+// failure dst is removed. src may be a store spec ("sqlite:<path>"); a
+// PostgreSQL DSN is refused: back PostgreSQL up with its own tools
+// (pg_dump, or base backups with WAL archiving for point-in-time recovery).
 func Backup(ctx context.Context, src, dst string) (err error) {
+	switch kind, path := storeKind(src); kind {
+	case "postgres":
+		return fmt.Errorf("%s is a PostgreSQL registry: `queen db backup` copies SQLite files only; back it up with pg_dump (or base backups with WAL archiving for point-in-time recovery)", redact(src))
+	case "sqlite":
+		src = path
+	}
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("no hive registry at %s: %w; pass the queen's --data-dir", src, err)
 	}

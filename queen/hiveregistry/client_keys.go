@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"zombiezen.com/go/sqlite"
-	"zombiezen.com/go/sqlite/sqlitex"
-
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
@@ -28,10 +25,10 @@ const (
 	// a key in force is never overwritten (no row changes).
 	addKeySQL = `INSERT INTO client_keys (name, key_hash, scope, created_unix) VALUES (:name, :hash, :scope, :now)
 	ON CONFLICT (name) DO UPDATE SET key_hash = excluded.key_hash, scope = excluded.scope,
-	created_unix = excluded.created_unix, revoked_unix = 0 WHERE client_keys.revoked_unix <> 0;`
-	listKeysSQL  = `SELECT name, scope, created_unix, revoked_unix FROM client_keys ORDER BY name;`
-	revokeKeySQL = `UPDATE client_keys SET revoked_unix = :now WHERE name = :name AND revoked_unix = 0;`
-	keyByHashSQL = `SELECT name FROM client_keys WHERE key_hash = :hash AND revoked_unix = 0;`
+	created_unix = excluded.created_unix, revoked_unix = 0 WHERE client_keys.revoked_unix <> 0`
+	listKeysSQL  = `SELECT name, scope, created_unix, revoked_unix FROM client_keys ORDER BY name`
+	revokeKeySQL = `UPDATE client_keys SET revoked_unix = :now WHERE name = :name AND revoked_unix = 0`
+	keyByHashSQL = `SELECT name FROM client_keys WHERE key_hash = :hash AND revoked_unix = 0`
 )
 
 // AddClientKey stores a new gateway key by the SHA-256 hex of the key
@@ -39,8 +36,8 @@ const (
 // again; a name in force returns an error wrapping ErrKeyExists.
 func (r *Registry) AddClientKey(ctx context.Context, name, keyHash string) (api.ClientKey, error) {
 	k := api.ClientKey{Name: name, Scope: api.ScopeGateway, CreatedUnix: r.now().Unix()}
-	changes, err := r.execChanges(ctx, addKeySQL, map[string]any{
-		":name": name, ":hash": keyHash, ":scope": k.Scope, ":now": k.CreatedUnix})
+	changes, err := r.store.write(ctx, stmt{addKeySQL, map[string]any{
+		":name": name, ":hash": keyHash, ":scope": k.Scope, ":now": k.CreatedUnix}})
 	if err != nil {
 		return api.ClientKey{}, fmt.Errorf("add client key %q: %w", name, err)
 	}
@@ -53,17 +50,7 @@ func (r *Registry) AddClientKey(ctx context.Context, name, keyHash string) (api.
 
 // ClientKeys lists every key, in force or revoked, by name.
 func (r *Registry) ClientKeys(ctx context.Context) ([]api.ClientKey, error) {
-	conn, err := r.pool.Take(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list client keys: %w", err)
-	}
-	defer r.pool.Put(conn)
-	keys := []api.ClientKey{}
-	err = sqlitex.Execute(conn, listKeysSQL, &sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
-		keys = append(keys, api.ClientKey{Name: stmt.ColumnText(0), Scope: stmt.ColumnText(1),
-			CreatedUnix: stmt.ColumnInt64(2), RevokedUnix: stmt.ColumnInt64(3)})
-		return nil
-	}})
+	keys, err := r.store.clientKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list client keys: %w", err)
 	}
@@ -73,7 +60,7 @@ func (r *Registry) ClientKeys(ctx context.Context) ([]api.ClientKey, error) {
 // RevokeClientKey revokes the key in force named name; none returns an
 // error wrapping ErrKeyNotFound.
 func (r *Registry) RevokeClientKey(ctx context.Context, name string) error {
-	changes, err := r.execChanges(ctx, revokeKeySQL, map[string]any{":name": name, ":now": r.now().Unix()})
+	changes, err := r.store.write(ctx, stmt{revokeKeySQL, map[string]any{":name": name, ":now": r.now().Unix()}})
 	if err != nil {
 		return fmt.Errorf("revoke client key %q: %w", name, err)
 	}
@@ -86,7 +73,7 @@ func (r *Registry) RevokeClientKey(ctx context.Context, name string) error {
 // ClientKeyByHash returns the name of the key in force whose SHA-256 hex is
 // hash, or an error wrapping ErrNoKey.
 func (r *Registry) ClientKeyByHash(ctx context.Context, hash string) (string, error) {
-	name, found, err := r.queryText(ctx, keyByHashSQL, map[string]any{":hash": hash})
+	name, found, err := r.store.queryText(ctx, keyByHashSQL, map[string]any{":hash": hash})
 	if err != nil {
 		return "", fmt.Errorf("find client key: %w", err)
 	}
@@ -94,17 +81,4 @@ func (r *Registry) ClientKeyByHash(ctx context.Context, hash string) (string, er
 		return "", ErrNoKey
 	}
 	return name, nil
-}
-
-// execChanges runs one write and returns the number of rows it changed.
-func (r *Registry) execChanges(ctx context.Context, query string, args map[string]any) (int, error) {
-	conn, err := r.pool.Take(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer r.pool.Put(conn)
-	if err := sqlitex.Execute(conn, query, &sqlitex.ExecOptions{Named: args}); err != nil {
-		return 0, err
-	}
-	return conn.Changes(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"zombiezen.com/go/sqlite"
 )
 
@@ -28,9 +29,27 @@ func notFoundError(name string) error {
 	return fmt.Errorf("%w: %q; list the registered nodes with `queen setup list-nodes`", ErrNotFound, name)
 }
 
-// IsBusy reports whether err is SQLite giving up on a lock another
-// connection (or process) held for longer than the busy timeout
-// (SQLITE_BUSY). Nothing was written; the caller may try again.
+// IsBusy reports whether err says the store could not take the write now
+// and nothing was written, so the caller may try again (the queen answers
+// 503 with Retry-After). On SQLite: a lock another connection (or process)
+// held for longer than the busy timeout (SQLITE_BUSY). On PostgreSQL: a
+// serialization failure (40001), a deadlock (40P01), lock_timeout
+// (55P03), a server that refuses connections while it starts or shuts
+// down (57P03, 53300), or no connection to the server at all. A connection
+// lost in the middle of a write is not busy: whether it landed is unknown.
 func IsBusy(err error) bool {
-	return err != nil && sqlite.ErrCode(err).ToPrimary() == sqlite.ResultBusy
+	if err == nil {
+		return false
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		switch pgErr.Code {
+		case "40001", "40P01", "55P03", "57P03", "53300":
+			return true
+		}
+		return false
+	}
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true
+	}
+	return sqlite.ErrCode(err).ToPrimary() == sqlite.ResultBusy
 }

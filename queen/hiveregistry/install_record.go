@@ -11,7 +11,7 @@ const recordInstallSQL = `UPDATE hives SET last_install_result = :last_install_r
 	last_install_phase = :last_install_phase, last_install_error = :last_install_error,
 	last_install_hint = :last_install_hint, last_install_unix = :last_install_unix,
 	updated_unix = :updated_unix
-WHERE node_name = :node_name;`
+WHERE node_name = :node_name`
 
 // RecordInstall stores rec as the last install of the node called name and
 // changes nothing else: the status stays what heartbeats made it, so a

@@ -171,11 +171,12 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 // pragma returns the value of PRAGMA name on one of r's connections.
 func pragma(t *testing.T, r *Registry, name string) string {
 	t.Helper()
-	conn, err := r.pool.Take(t.Context())
+	pool := r.store.(*sqliteStore).pool
+	conn, err := pool.Take(t.Context())
 	if err != nil {
 		t.Fatalf("take: %v", err)
 	}
-	defer r.pool.Put(conn)
+	defer pool.Put(conn)
 	var got string
 	err = sqlitex.ExecuteTransient(conn, "PRAGMA "+name+";", &sqlitex.ExecOptions{
 		ResultFunc: func(stmt *sqlite.Stmt) error {

@@ -3,16 +3,17 @@ package hiveregistry
 import (
 	"context"
 	"fmt"
-
-	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 const (
-	tombstoneSQL = `INSERT OR REPLACE INTO removed_hives (hive_token_hash, node_name, removed_unix)
-SELECT hive_token_hash, node_name, :removed_unix FROM hives
-WHERE node_name = :node_name AND hive_token_hash IS NOT NULL;`
-	removedNodeSQL  = `SELECT node_name FROM removed_hives WHERE hive_token_hash = :hash;`
-	clearRemovedSQL = `DELETE FROM removed_hives WHERE node_name = :node_name;`
+	// tombstoneSQL is an upsert both SQLite and PostgreSQL understand (the
+	// SELECT has a WHERE, which SQLite needs before ON CONFLICT).
+	tombstoneSQL = `INSERT INTO removed_hives (hive_token_hash, node_name, removed_unix)
+SELECT hive_token_hash, node_name, CAST(:removed_unix AS BIGINT) FROM hives
+WHERE node_name = :node_name AND hive_token_hash IS NOT NULL
+ON CONFLICT (hive_token_hash) DO UPDATE SET node_name = excluded.node_name, removed_unix = excluded.removed_unix`
+	removedNodeSQL  = `SELECT node_name FROM removed_hives WHERE hive_token_hash = :hash`
+	clearRemovedSQL = `DELETE FROM removed_hives WHERE node_name = :node_name`
 )
 
 // RemoveRecordingToken deletes the node called name like Remove and, in the
@@ -20,27 +21,15 @@ WHERE node_name = :node_name AND hive_token_hash IS NOT NULL;`
 // removed_hives, so that RemovedNode can tell a removed node's agent from
 // one with a wrong token. An unknown name returns an error wrapping
 // ErrNotFound and records nothing.
-func (r *Registry) RemoveRecordingToken(ctx context.Context, name string) (err error) {
+func (r *Registry) RemoveRecordingToken(ctx context.Context, name string) error {
 	defer r.wrote()
-	conn, err := r.pool.Take(ctx)
+	changed, err := r.store.write(ctx,
+		stmt{tombstoneSQL, map[string]any{":node_name": name, ":removed_unix": r.now().Unix()}},
+		stmt{removeSQL, map[string]any{":node_name": name}})
 	if err != nil {
-		return fmt.Errorf("remove hive %q: %w", name, err)
+		return fmt.Errorf("remove hive %q recording its token: %w", name, err)
 	}
-	defer r.pool.Put(conn)
-	endTx, err := sqlitex.ImmediateTransaction(conn)
-	if err != nil {
-		return fmt.Errorf("remove hive %q: %w", name, err)
-	}
-	defer endTx(&err)
-	args := map[string]any{":node_name": name, ":removed_unix": r.now().Unix()}
-	if err := sqlitex.Execute(conn, tombstoneSQL, &sqlitex.ExecOptions{Named: args}); err != nil {
-		return fmt.Errorf("record the token of removed hive %q: %w", name, err)
-	}
-	err = sqlitex.Execute(conn, removeSQL, &sqlitex.ExecOptions{Named: map[string]any{":node_name": name}})
-	if err != nil {
-		return fmt.Errorf("remove hive %q: %w", name, err)
-	}
-	if conn.Changes() == 0 {
+	if changed == 0 {
 		return fmt.Errorf("remove hive: %w", notFoundError(name))
 	}
 	return nil
@@ -52,7 +41,7 @@ func (r *Registry) RemovedNode(ctx context.Context, hash string) (string, error)
 	if hash == "" {
 		return "", ErrNoToken
 	}
-	name, found, err := r.queryText(ctx, removedNodeSQL, map[string]any{":hash": hash})
+	name, found, err := r.store.queryText(ctx, removedNodeSQL, map[string]any{":hash": hash})
 	if err != nil {
 		return "", fmt.Errorf("find removed node by token: %w", err)
 	}
@@ -66,13 +55,7 @@ func (r *Registry) RemovedNode(ctx context.Context, hash string) (string, error)
 // name; adding a node of that name again calls it. Nothing recorded is no
 // error.
 func (r *Registry) ClearRemoved(ctx context.Context, name string) error {
-	conn, err := r.pool.Take(ctx)
-	if err != nil {
-		return fmt.Errorf("clear removed hive %q: %w", name, err)
-	}
-	defer r.pool.Put(conn)
-	err = sqlitex.Execute(conn, clearRemovedSQL, &sqlitex.ExecOptions{Named: map[string]any{":node_name": name}})
-	if err != nil {
+	if _, err := r.store.write(ctx, stmt{clearRemovedSQL, map[string]any{":node_name": name}}); err != nil {
 		return fmt.Errorf("clear removed hive %q: %w", name, err)
 	}
 	return nil

@@ -4,83 +4,76 @@ import (
 	"testing"
 
 	"github.com/rbee-fleet/rbee/shared/api"
-	"zombiezen.com/go/sqlite"
-	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 // TestSchemaChecksStatus writes statuses with raw SQL, past the Go
 // validation, to test the CHECK constraint itself.
 func TestSchemaChecksStatus(t *testing.T) {
-	r, _ := openTemp(t)
-	if err := r.Add(t.Context(), sampleNode(t, "gpu-1")); err != nil {
-		t.Fatalf("Add: %v", err)
-	}
-	tests := []struct {
-		name   string
-		status string
-	}{
-		{name: "unknown", status: "unknown"},
-		{name: "empty", status: ""},
-		{name: "wrong case", status: "Online"},
-		{name: "trailing space", status: "online "},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := setRawStatus(t, r, tt.status)
-			if code := sqlite.ErrCode(err); code != sqlite.ResultConstraintCheck {
-				t.Fatalf("status %q: error %v (code %v), want a CHECK violation", tt.status, err, code)
-			}
-		})
-	}
+	forEachStore(t, func(t *testing.T, open opener) {
+		r, _ := open(t)
+		if err := r.Add(t.Context(), sampleNode(t, "gpu-1")); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+		tests := []struct {
+			name   string
+			status string
+		}{
+			{name: "unknown", status: "unknown"},
+			{name: "empty", status: ""},
+			{name: "wrong case", status: "Online"},
+			{name: "trailing space", status: "online "},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				err := setRawStatus(t, r, tt.status)
+				if !isCheckViolation(err) {
+					t.Fatalf("status %q: error %v, want a CHECK violation", tt.status, err)
+				}
+			})
+		}
+	})
 }
 
 func TestSchemaAcceptsEveryAPIStatus(t *testing.T) {
-	r, _ := openTemp(t)
-	if err := r.Add(t.Context(), sampleNode(t, "gpu-1")); err != nil {
-		t.Fatalf("Add: %v", err)
-	}
-	for _, status := range api.Statuses() {
-		if err := setRawStatus(t, r, status); err != nil {
-			t.Errorf("status %q rejected by the schema: %v", status, err)
+	forEachStore(t, func(t *testing.T, open opener) {
+		r, _ := open(t)
+		if err := r.Add(t.Context(), sampleNode(t, "gpu-1")); err != nil {
+			t.Fatalf("Add: %v", err)
 		}
-	}
+		for _, status := range api.Statuses() {
+			if err := setRawStatus(t, r, status); err != nil {
+				t.Errorf("status %q rejected by the schema: %v", status, err)
+			}
+		}
+	})
 }
 
 func TestSchemaRejectsBadRows(t *testing.T) {
-	r, _ := openTemp(t)
-	tests := []struct {
-		name string
-		sql  string
-	}{
-		{name: "port out of range", sql: `INSERT INTO hives (node_name, ssh_host, ssh_port, git_repo_url, install_path, status, created_unix, updated_unix)
+	forEachStore(t, func(t *testing.T, open opener) {
+		r, _ := open(t)
+		tests := []struct {
+			name string
+			sql  string
+		}{
+			{name: "port out of range", sql: `INSERT INTO hives (node_name, ssh_host, ssh_port, git_repo_url, install_path, status, created_unix, updated_unix)
 			VALUES ('a', 'h', 70000, 'https://h/r', '/r', 'online', 1, 1);`},
-		{name: "text in an integer column", sql: `INSERT INTO hives (node_name, ssh_host, ssh_port, git_repo_url, install_path, status, created_unix, updated_unix)
+			{name: "text in an integer column", sql: `INSERT INTO hives (node_name, ssh_host, ssh_port, git_repo_url, install_path, status, created_unix, updated_unix)
 			VALUES ('a', 'h', 'twenty-two', 'https://h/r', '/r', 'online', 1, 1);`},
-		{name: "null name", sql: `INSERT INTO hives (node_name, ssh_host, git_repo_url, install_path, status, created_unix, updated_unix)
+			{name: "null name", sql: `INSERT INTO hives (node_name, ssh_host, git_repo_url, install_path, status, created_unix, updated_unix)
 			VALUES (NULL, 'h', 'https://h/r', '/r', 'online', 1, 1);`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := rawExec(t, r, tt.sql, nil); err == nil {
-				t.Fatal("insert succeeded, want a constraint error")
-			}
-		})
-	}
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if err := rawExec(t, r, tt.sql, nil); err == nil {
+					t.Fatal("insert succeeded, want a constraint error")
+				}
+			})
+		}
+	})
 }
 
 // setRawStatus sets the status of gpu-1 with SQL, past the Go validation.
 func setRawStatus(t *testing.T, r *Registry, status string) error {
 	t.Helper()
-	return rawExec(t, r, "UPDATE hives SET status = :status WHERE node_name = 'gpu-1';", map[string]any{":status": status})
-}
-
-// rawExec runs one statement on a connection of r.
-func rawExec(t *testing.T, r *Registry, query string, named map[string]any) error {
-	t.Helper()
-	conn, err := r.pool.Take(t.Context())
-	if err != nil {
-		t.Fatalf("take: %v", err)
-	}
-	defer r.pool.Put(conn)
-	return sqlitex.Execute(conn, query, &sqlitex.ExecOptions{Named: named})
+	return rawExec(t, r, "UPDATE hives SET status = :status WHERE node_name = 'gpu-1'", map[string]any{":status": status})
 }

@@ -6,12 +6,11 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
-	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 const setStatusFromSQL = `UPDATE hives SET status = :status,
-	last_connected_unix = COALESCE(:last_connected_unix, last_connected_unix), updated_unix = :updated_unix
-WHERE node_name = :node_name AND status = :from;`
+	last_connected_unix = COALESCE(CAST(:last_connected_unix AS BIGINT), last_connected_unix), updated_unix = :updated_unix
+WHERE node_name = :node_name AND status = :from`
 
 // SetStatusFrom sets the status of the node called name to status only
 // while it is still from, and reports whether it did: a status written by
@@ -22,21 +21,12 @@ func (r *Registry) SetStatusFrom(ctx context.Context, name, from, status string,
 	if err := api.ValidateStatus(status); err != nil {
 		return false, fmt.Errorf("set status of hive %q: %w", name, err)
 	}
-	var last any
-	if lastConnected != nil {
-		last = lastConnected.Unix()
-	}
-	conn, err := r.pool.Take(ctx)
-	if err != nil {
-		return false, fmt.Errorf("set status of hive %q: %w", name, err)
-	}
-	defer r.pool.Put(conn)
-	err = sqlitex.Execute(conn, setStatusFromSQL, &sqlitex.ExecOptions{Named: map[string]any{
-		":status": status, ":from": from, ":last_connected_unix": last,
+	changed, err := r.store.write(ctx, stmt{setStatusFromSQL, map[string]any{
+		":status": status, ":from": from, ":last_connected_unix": unixOrNil(lastConnected),
 		":node_name": name, ":updated_unix": r.now().Unix(),
 	}})
 	if err != nil {
 		return false, fmt.Errorf("set status of hive %q: %w", name, err)
 	}
-	return conn.Changes() == 1, nil
+	return changed == 1, nil
 }
