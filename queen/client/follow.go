@@ -111,3 +111,6 @@ func standbyAnswer(resp *http.Response) (active string, standby bool) {
 	}
 	return strings.TrimRight(resp.Header.Get(api.HeaderActiveQueen), "/"), true
 }
+
+// URLs returns the queen URLs of a comma-separated list as [New] reads it.
+func URLs(list string) []string { return splitURLs(list) }
