@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -326,5 +327,57 @@ func TestHAPostgresRestartUnderLoad(t *testing.T) {
 	}
 	if lost := ok.missing(keyNames(t, cl)); len(lost) > 0 {
 		t.Fatalf("acknowledged but missing after the restart: %v", lost)
+	}
+}
+
+// TestHAStandbyAnswers: a standby answers health (200, with its role),
+// refuses the API and agent heartbeats with 503 STANDBY naming the active
+// queen, and `queen status` and /metrics show both roles.
+func TestHAStandbyAnswers(t *testing.T) {
+	c := pgtest.Start(t)
+	p := startHAPair(t, c.NewDatabase(t), "--lease-poll", "200ms", "--lease-ttl", "2s")
+	active, standby := p.queens[0], p.queens[1]
+	waitRole(t, standby, api.RoleStandby, 5*time.Second)
+	for _, route := range []string{"GET /v1/hives", "POST /v1/hives/n1/heartbeat", "GET /v1/workers/list", "GET /"} {
+		method, path, _ := strings.Cut(route, " ")
+		req, _ := http.NewRequest(method, standby.url+path, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e api.ErrorBody
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || e.Error.Code != api.CodeStandby ||
+			resp.Header.Get(api.HeaderActiveQueen) != active.url || !strings.Contains(e.Error.Message, active.url) {
+			t.Errorf("%s on the standby: %d %+v, header %q; want 503 STANDBY naming %s",
+				route, resp.StatusCode, e.Error, resp.Header.Get(api.HeaderActiveQueen), active.url)
+		}
+	}
+	r := runCLI(t, standby, nil, "--queen-url", standby.url+","+active.url, "--json", "status")
+	var list []queenStatus
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &list) != nil || len(list) != 2 {
+		t.Fatalf("queen status: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	if list[0].Role != api.RoleStandby || list[1].Role != api.RoleActive || list[0].Epoch != list[1].Epoch || list[1].Epoch == 0 {
+		t.Errorf("queen status: %+v; want the standby then the active, on one epoch", list)
+	}
+	r = runCLI(t, standby, nil, "--queen-url", standby.url, "status")
+	if r.code != 0 || !strings.Contains(r.stdout, "standby") || !strings.Contains(r.stdout, active.url) {
+		t.Errorf("queen status from the standby alone: exit %d\n%s%s; want both queens, found through the standby", r.code, r.stdout, r.stderr)
+	}
+	for q, want := range map[*daemon]string{active: `rbee_queen_role{role="active"} 1`, standby: `rbee_queen_role{role="standby"} 1`} {
+		req, _ := http.NewRequest(http.MethodGet, q.url+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) || !strings.Contains(string(body), "rbee_queen_lease_epoch 1") {
+			t.Errorf("/metrics of %s lacks %s and the epoch", q.url, want)
+		}
 	}
 }

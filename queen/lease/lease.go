@@ -101,7 +101,8 @@ type Lease struct {
 }
 
 // Start creates the lease table if needed and competes for the lease until
-// ctx ends; the queen starts as standby.
+// ctx ends. It makes the first attempt before it returns, so the status is
+// known from the start: active, or standby naming the active queen.
 func Start(ctx context.Context, cfg Config) (*Lease, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -110,6 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Lease, error) {
 	if err := l.createTable(ctx); err != nil {
 		return nil, err
 	}
+	l.compete(ctx)
 	go l.run(ctx)
 	return l, nil
 }

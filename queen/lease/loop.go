@@ -13,16 +13,16 @@ func (l *Lease) run(ctx context.Context) {
 	tick := time.NewTicker(l.cfg.Poll)
 	defer tick.Stop()
 	for {
-		if l.Active() {
-			l.renew(ctx)
-		} else {
-			l.compete(ctx)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-l.fenced:
+		}
+		if l.Active() {
+			l.renew(ctx)
+		} else {
+			l.compete(ctx)
 		}
 	}
 }
