@@ -381,3 +381,35 @@ func TestHAStandbyAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestHAInstallInterruptedByTakeover: the active queen is killed while it
+// installs a node; after the takeover the node's last install says the
+// install was interrupted, not what it was before.
+func TestHAInstallInterruptedByTakeover(t *testing.T) {
+	c := pgtest.Start(t)
+	f := fleet.New(t, fleet.Options{Hosts: 1, Prefix: "hai"})
+	h := f.Hosts[0]
+	p := startHAPair(t, c.NewDatabase(t), "--lease-poll", "200ms", "--lease-ttl", "2s")
+	cl := p.client()
+	if _, err := cl.AddNode(t.Context(), api.AddNodeRequest{Name: h.Name, SSHHost: h.Addr, SSHPort: h.Port, SSHUser: h.User,
+		SSHKeyPath: f.ClientKeyPath, GitRepoURL: f.Git.URL, InstallPath: h.InstallDir}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	_, err := cl.Install(t.Context(), api.InstallRequest{Nodes: []string{h.Name}, Method: "upload"}, func(e api.Event) {
+		if e.Node == h.Name {
+			once.Do(p.queens[0].kill)
+		}
+	})
+	if err == nil {
+		t.Fatal("the install finished although its queen was killed during it")
+	}
+	waitRole(t, p.queens[1], api.RoleActive, 5*time.Second)
+	n, err := cl.GetNode(t.Context(), h.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.LastInstall.Result != api.ResultFailed || !strings.Contains(n.LastInstall.Error, "interrupted") {
+		t.Fatalf("last install after the takeover: %+v; want failed, interrupted", n.LastInstall)
+	}
+}

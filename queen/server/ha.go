@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -84,4 +85,26 @@ func fencedDetail(err error) api.ErrorDetail {
 func (s *Server) leaseState() metrics.LeaseState {
 	st := s.role()
 	return metrics.LeaseState{Role: st.Role, Epoch: st.Epoch, Age: st.Age}
+}
+
+// interruptedInstall is the last install a queen of an HA pair records as
+// an install starts. The install's own outcome replaces it when it ends;
+// when the queen dies or loses the lease first (its final write is then
+// fenced), it stays, so the new active queen reports the install as
+// interrupted instead of losing it.
+func interruptedInstall(now int64) api.InstallRecord {
+	return api.InstallRecord{Result: api.ResultFailed, Phase: "start", FinishedUnix: now,
+		Error: "interrupted: the queen running it lost the lease",
+		Hint:  "run the install again: `queen setup install --node NAME`"}
+}
+
+// markInstallRunning records interruptedInstall for node before an
+// install starts, on a queen with a lease only.
+func (s *Server) markInstallRunning(ctx context.Context, node string) {
+	if s.cfg.Lease == nil {
+		return
+	}
+	if err := s.cfg.Registry.RecordInstall(ctx, node, interruptedInstall(s.cfg.Now().Unix())); err != nil {
+		s.log.Warn("record the install's start", "node", node, "err", err)
+	}
 }
