@@ -93,3 +93,19 @@ func renderQueenStatus(w io.Writer, list []queenStatus) {
 	}
 	tw.Flush()
 }
+
+// activeQueenURL picks, of --queen-url's list, the queen that answers as
+// active (or the active queen a standby names); the first URL when none
+// does or the list has one URL. For commands that talk HTTP themselves.
+func activeQueenURL(ctx context.Context, list string) string {
+	urls := client.URLs(list)
+	if len(urls) == 1 {
+		return urls[0]
+	}
+	for _, q := range (&statusCmd{Timeout: 2 * time.Second}).collect(ctx, urls) {
+		if q.Role == api.RoleActive {
+			return q.URL
+		}
+	}
+	return urls[0]
+}
