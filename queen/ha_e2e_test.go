@@ -261,10 +261,16 @@ func TestHAPausedActiveIsFenced(t *testing.T) {
 	if !strings.Contains(string(log), "stepped down") {
 		t.Errorf("the old queen's log does not say it stepped down:\n%s", log)
 	}
-	hOld, _ := health(t.Context(), old)
-	hNext, _ := health(t.Context(), next)
-	if hNext.Epoch != hOld.Epoch || hNext.Epoch < 2 || hOld.ActiveURL != next.url {
-		t.Errorf("after the takeover: old %+v, next %+v; want both on the new epoch naming %s", hOld, hNext, next.url)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err := fleet.Await(ctx, "the old queen to name the new one", func() (bool, string, error) {
+		hOld, _ := health(ctx, old)
+		hNext, _ := health(ctx, next)
+		return hOld.Role == api.RoleStandby && hNext.Epoch == hOld.Epoch && hNext.Epoch >= 2 && hOld.ActiveURL == next.url,
+			fmt.Sprintf("old %+v, next %+v", hOld, hNext), nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }
 

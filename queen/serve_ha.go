@@ -32,7 +32,15 @@ type haQueen struct {
 
 	mu  sync.Mutex // guards cfg and swaps of cur
 	cfg server.Config
-	cur atomic.Pointer[server.Server]
+	cur atomic.Pointer[serving]
+}
+
+// serving is the server that serves requests, with the context its
+// requests run under: the active period's, so that a step-down also ends
+// the operations in flight (installs, hive start/stop).
+type serving struct {
+	srv *server.Server
+	ctx context.Context
 }
 
 // startHA opens the PostgreSQL store fenced by the lease and competes for
@@ -53,7 +61,7 @@ func (s *serveCmd) startHA(ctx context.Context, dsn string, cfg server.Config) (
 	q.reg = reg
 	q.cfg.Registry = reg
 	q.cfg.Lease = (*leaseStatus)(q)
-	q.cur.Store(server.New(q.cfg))
+	q.cur.Store(&serving{srv: server.New(q.cfg), ctx: context.Background()})
 	ctx, q.cancel = context.WithCancel(ctx)
 	l, err := lease.Start(ctx, lease.Config{DSN: dsn, URL: cfg.QueenURL, Poll: s.LeasePoll, TTL: s.LeaseTTL,
 		Logger: cfg.Logger, OnActive: q.onActive})
@@ -101,29 +109,35 @@ func (q *haQueen) onActive(ctx context.Context, epoch int64) {
 	case <-ctx.Done():
 		return
 	}
-	active := q.swap(nil)
+	active := q.swap(ctx, nil)
 	q.log.Info("active duties start: connecting to the installed nodes; workers come back with the agents' next heartbeats", "epoch", epoch)
 	active.Run(ctx)
-	q.swap(active)
+	q.swap(context.Background(), active)
 	q.log.Info("active duties stopped", "epoch", epoch)
 }
 
-// swap serves a fresh server, unless the one serving is no longer old
-// (nil: whichever serves), and returns it.
-func (q *haQueen) swap(old *server.Server) *server.Server {
+// swap serves a fresh server whose requests end with ctx, unless the one
+// serving is no longer old (nil: whichever serves), and returns it.
+func (q *haQueen) swap(ctx context.Context, old *server.Server) *server.Server {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if old != nil && q.cur.Load() != old {
-		return q.cur.Load()
+	if old != nil && q.cur.Load().srv != old {
+		return q.cur.Load().srv
 	}
 	s := server.New(q.cfg)
-	q.cur.Store(s)
+	q.cur.Store(&serving{srv: s, ctx: ctx})
 	return s
 }
 
-// ServeHTTP serves the current server's routes.
+// ServeHTTP serves the current server's routes; a request to an active
+// server ends when it steps down.
 func (q *haQueen) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q.cur.Load().Handler().ServeHTTP(w, r)
+	cur := q.cur.Load()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(cur.ctx, cancel)
+	defer stop()
+	cur.srv.Handler().ServeHTTP(w, r.WithContext(ctx))
 }
 
 // SetAdminToken puts token in force now and for the servers to come.
@@ -131,7 +145,7 @@ func (q *haQueen) SetAdminToken(token string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.cfg.Token = token
-	q.cur.Load().SetAdminToken(token)
+	q.cur.Load().srv.SetAdminToken(token)
 }
 
 // Close gives the lease up and closes the registry.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
-	"github.com/rbee-fleet/rbee/queen/lease"
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
@@ -103,7 +102,7 @@ func (s *Server) failSave(p *progress, name string, err error) {
 		p.fail(http.StatusServiceUnavailable, registryBusyDetail())
 		return
 	}
-	if errors.Is(err, lease.ErrFenced) {
+	if s.lostLease(err) {
 		p.fail(http.StatusServiceUnavailable, fencedDetail(err))
 		return
 	}

@@ -64,10 +64,18 @@ func writeStandby(w http.ResponseWriter, st lease.Status) {
 	writeError(w, http.StatusServiceUnavailable, api.ErrorDetail{Code: api.CodeStandby, Message: msg, Hint: hint})
 }
 
-// writeFenced answers a write the lease refused (this queen lost it
-// meanwhile) as a standby would; false when err is not such a refusal.
+// lostLease reports whether err ended a request because this queen lost
+// the lease: a write the lease fenced, or a request cancelled when the
+// queen stepped down.
+func (s *Server) lostLease(err error) bool {
+	return errors.Is(err, lease.ErrFenced) ||
+		s.cfg.Lease != nil && errors.Is(err, context.Canceled) && s.role().Role != lease.RoleActive
+}
+
+// writeFenced answers a request that ended because this queen lost the
+// lease as a standby would; false for any other error.
 func (s *Server) writeFenced(w http.ResponseWriter, err error) bool {
-	if !errors.Is(err, lease.ErrFenced) {
+	if !s.lostLease(err) {
 		return false
 	}
 	s.log.Warn("write refused: this queen lost the lease", "err", err)
