@@ -88,8 +88,9 @@ type Lease struct {
 	fenced chan struct{} // Fence asks the loop to check the lease now
 	done   chan struct{} // closed when the loop has ended
 
-	conn   *pgx.Conn // the lock connection, only touched by the loop
-	locked bool      // conn holds the advisory lock
+	conn    *pgx.Conn // the lock connection, only touched by the loop
+	locked  bool      // conn holds the advisory lock
+	failing bool      // the last database operation failed (logged once)
 
 	mu      sync.Mutex
 	active  bool

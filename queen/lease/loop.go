@@ -83,6 +83,10 @@ func (l *Lease) lock(ctx context.Context) error {
 		l.dropConn()
 		return fmt.Errorf("try the lease lock: %w", err)
 	}
+	if l.failing {
+		l.log.Info("lease: database reachable again")
+		l.failing = false
+	}
 	return nil
 }
 
@@ -189,7 +193,11 @@ func (l *Lease) dropConn() {
 	l.conn, l.locked = nil, false
 }
 
-// note logs a database failure of the loop.
+// note logs a database failure of the loop, once until the database
+// answers again.
 func (l *Lease) note(err error) {
-	l.log.Warn("lease: database unreachable, retrying at the next poll", "err", err, "active", l.Active())
+	if !l.failing {
+		l.log.Warn("lease: database unreachable, retrying at every poll", "err", err, "active", l.Active())
+	}
+	l.failing = true
 }
