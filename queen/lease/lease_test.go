@@ -198,3 +198,30 @@ func TestConfigRejectsTTLNotAbovePoll(t *testing.T) {
 		t.Fatalf("err %v; want one naming --lease-ttl", err)
 	}
 }
+
+// TestStepsDownWhenDatabaseGone: with its database stopped the holder
+// steps down within the lease time (plus one poll) and logs it; when the
+// database is back one queen is active again, under a newer epoch or its
+// own.
+func TestStepsDownWhenDatabaseGone(t *testing.T) {
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	const poll, ttl = 100 * time.Millisecond, time.Second
+	l, logs, _ := start(t, dsn, "solo", poll, ttl)
+	waitFor(t, ttl, "solo is active", l.Active)
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ttl+3*poll+opSlack, "solo steps down without its database", func() bool { return !l.Active() })
+	if !strings.Contains(logs.String(), "stepped down") {
+		t.Fatalf("no step-down in the log:\n%s", logs)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "solo active again", l.Active)
+}
+
+// opSlack covers one database operation that times out while the
+// database is gone.
+const opSlack = time.Second
