@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -418,4 +420,105 @@ func TestHAInstallInterruptedByTakeover(t *testing.T) {
 	if n.LastInstall.Result != api.ResultFailed || !strings.Contains(n.LastInstall.Error, "interrupted") {
 		t.Fatalf("last install after the takeover: %+v; want failed, interrupted", n.LastInstall)
 	}
+}
+
+// TestHATakeoverRebuildsWorkers: two queens, 4 hosts with agents (ssh
+// transport) and a worker each; kill -9 of the active queen: the new one
+// opens the SSH pool to every installed node, and its worker registry
+// equals the workers the agents run, none duplicated or lost, no agent
+// restarted.
+func TestHATakeoverRebuildsWorkers(t *testing.T) {
+	c := pgtest.Start(t)
+	f := fleet.New(t, fleet.Options{Hosts: 4, Prefix: "haw"})
+	const beat = 300 * time.Millisecond
+	p := startHAPair(t, c.NewDatabase(t), "--lease-poll", "250ms", "--lease-ttl", "2s",
+		"--heartbeat-interval", beat.String(), "--stale-after", "3s")
+	cl := p.client()
+	for _, h := range f.Hosts {
+		if _, err := cl.AddNode(t.Context(), api.AddNodeRequest{Name: h.Name, SSHHost: h.Addr, SSHPort: h.Port, SSHUser: h.User,
+			SSHKeyPath: f.ClientKeyPath, GitRepoURL: f.Git.URL, InstallPath: h.InstallDir}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := cl.Install(t.Context(), api.InstallRequest{All: true, Method: "upload"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Result != api.ResultInstalled {
+			t.Fatalf("install of %s: %+v", r.Node, r)
+		}
+	}
+	var want []string
+	for _, h := range f.Hosts {
+		w, err := cl.SpawnWorker(t.Context(), api.SpawnWorkerRequest{Node: h.Name, ModelRef: "hf:test/tiny-gguf"})
+		if err != nil {
+			t.Fatalf("spawn on %s: %v", h.Name, err)
+		}
+		want = append(want, w.ID)
+	}
+	slices.Sort(want)
+	agents := agentPIDs(f.Hosts)
+	if len(agents) != len(f.Hosts) {
+		t.Fatalf("agent pids %v, want one per host", agents)
+	}
+	p.queens[0].kill()
+	waitRole(t, p.queens[1], api.RoleActive, 5*time.Second)
+	active := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	next := client.New(p.queens[1].url, p.token)
+	err = fleet.Await(ctx, "the new active queen to list the agents' workers", func() (bool, string, error) {
+		l, err := next.ListWorkers(ctx, api.WorkerFilter{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		var got []string
+		for _, w := range l.Workers {
+			got = append(got, w.ID)
+		}
+		slices.Sort(got)
+		return slices.Equal(got, want), strings.Join(got, ","), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("worker registry complete %s after the takeover (heartbeat %s)", time.Since(active).Round(time.Millisecond), beat)
+	if after := agentPIDs(f.Hosts); !slices.Equal(after, agents) {
+		t.Errorf("agent pids %v before the takeover, %v after: an agent restarted", agents, after)
+	}
+	l, err := next.ListNodes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range l.Nodes {
+		if n.Status != api.StatusOnline {
+			t.Errorf("node %s is %s after the takeover, want online", n.NodeName, n.Status)
+		}
+	}
+}
+
+// agentPIDs returns the pids of the hive agents running from the hosts'
+// install dirs, sorted.
+func agentPIDs(hosts []*fleet.Host) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		cmd := string(bytes.ReplaceAll(data, []byte{0}, []byte{' '}))
+		for _, h := range hosts {
+			if strings.Contains(cmd, "hive-agent") && strings.Contains(cmd, h.InstallDir) && !strings.Contains(cmd, "rbee-worker") {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	slices.Sort(pids)
+	return pids
 }
