@@ -4,6 +4,8 @@ package hiveregistry
 // row (add, update, status, tokens, install record, remove), whether or
 // not it changed anything, so a reader such as the status page re-reads
 // the nodes only after a write. Writes no one waits for cost nothing.
+// Only writes through this Registry count: on a PostgreSQL store shared by
+// several queens, another queen's writes do not close it.
 func (r *Registry) Changed() <-chan struct{} {
 	r.changeMu.Lock()
 	defer r.changeMu.Unlock()

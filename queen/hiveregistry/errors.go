@@ -34,22 +34,36 @@ func notFoundError(name string) error {
 // 503 with Retry-After). On SQLite: a lock another connection (or process)
 // held for longer than the busy timeout (SQLITE_BUSY). On PostgreSQL: a
 // serialization failure (40001), a deadlock (40P01), lock_timeout
-// (55P03), a server that refuses connections while it starts or shuts
-// down (57P03, 53300), or no connection to the server at all. A connection
-// lost in the middle of a write is not busy: whether it landed is unknown.
+// (55P03), a session the server ended while it shuts down or restarts
+// (57P01, 57P02: the statement was rolled back), a server that refuses
+// connections (57P03, 53300) or cannot be reached, or an error pgx
+// reports before it sent anything. A connection lost in the middle of a
+// write without a word from the server is not busy: whether the write
+// landed is unknown.
 func IsBusy(err error) bool {
 	if err == nil {
 		return false
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
-		switch pgErr.Code {
-		case "40001", "40P01", "55P03", "57P03", "53300":
-			return true
-		}
-		return false
+		return pgBusyCodes[pgErr.Code]
 	}
 	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
 		return true
 	}
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
 	return sqlite.ErrCode(err).ToPrimary() == sqlite.ResultBusy
+}
+
+// pgBusyCodes are the SQLSTATEs after which nothing was written and a
+// retry may succeed.
+var pgBusyCodes = map[string]bool{
+	"40001": true, // serialization_failure
+	"40P01": true, // deadlock_detected
+	"55P03": true, // lock_not_available (lock_timeout)
+	"57P01": true, // admin_shutdown
+	"57P02": true, // crash_shutdown
+	"57P03": true, // cannot_connect_now
+	"53300": true, // too_many_connections
 }

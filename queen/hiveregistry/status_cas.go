@@ -10,7 +10,7 @@ import (
 
 const setStatusFromSQL = `UPDATE hives SET status = :status,
 	last_connected_unix = COALESCE(CAST(:last_connected_unix AS BIGINT), last_connected_unix), updated_unix = :updated_unix
-WHERE node_name = :node_name AND status = :from`
+WHERE node_name = :node_name AND status = :from;`
 
 // SetStatusFrom sets the status of the node called name to status only
 // while it is still from, and reports whether it did: a status written by
