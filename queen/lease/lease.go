@@ -179,13 +179,18 @@ func (l *Lease) dial(ctx context.Context) (*pgx.Conn, error) {
 // opTimeout bounds one database operation of the loop.
 func (l *Lease) opTimeout() time.Duration { return max(l.cfg.TTL/3, l.cfg.Poll) }
 
-// Status returns this queen's view of the lease.
+// Status returns this queen's view of the lease. A holder whose last
+// renewal is older than the lease time (it was paused, its loop has not
+// run yet) is standby from that moment on, with the active queen unknown.
 func (l *Lease) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := Status{Role: RoleStandby, Epoch: l.epoch, ActiveURL: l.url, Holder: l.holder}
-	if l.active {
+	switch {
+	case l.inForce():
 		st.Role = RoleActive
+	case l.active:
+		st.ActiveURL, st.Holder = "", ""
 	}
 	if !l.renewed.IsZero() {
 		st.Age = time.Since(l.renewed)
@@ -193,8 +198,23 @@ func (l *Lease) Status() Status {
 	return st
 }
 
-// Active reports whether this queen holds the lease.
+// Active reports whether this queen holds the lease, renewed within the
+// lease time.
 func (l *Lease) Active() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inForce()
+}
+
+// inForce reports whether this queen holds a lease renewed within the
+// lease time; l.mu must be held.
+func (l *Lease) inForce() bool {
+	return l.active && time.Since(l.renewed) <= l.cfg.TTL
+}
+
+// holding reports whether the loop runs this queen as the holder (until
+// it steps down), whatever the lease's age.
+func (l *Lease) holding() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.active
@@ -215,7 +235,7 @@ func (l *Lease) Fence(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("read the lease epoch: %w", err)
 	}
 	l.mu.Lock()
-	active, mine := l.active, l.epoch
+	active, mine := l.inForce(), l.epoch
 	l.mu.Unlock()
 	if active && current == mine {
 		return nil

@@ -19,7 +19,7 @@ func (l *Lease) run(ctx context.Context) {
 		case <-tick.C:
 		case <-l.fenced:
 		}
-		if l.Active() {
+		if l.holding() {
 			l.renew(ctx)
 		} else {
 			l.compete(ctx)
@@ -197,7 +197,7 @@ func (l *Lease) dropConn() {
 // answers again.
 func (l *Lease) note(err error) {
 	if !l.failing {
-		l.log.Warn("lease: database unreachable, retrying at every poll", "err", err, "active", l.Active())
+		l.log.Warn("lease: database unreachable, retrying at every poll", "err", err, "active", l.holding())
 	}
 	l.failing = true
 }
