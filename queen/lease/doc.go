@@ -10,7 +10,9 @@
 // The active queen renews renewed_at at every poll. When it cannot renew
 // for the lease time (TTL), when its renewal finds another epoch, or when
 // [Lease.Fence] finds another epoch, it steps down: the context given to
-// Config.OnActive ends and the log says so. Its lock connection runs with
+// Config.OnActive ends and the log says so. A holder whose last renewal is
+// older than TTL reports standby (Status, Active) and is fenced at once,
+// before its loop runs again (after a pause). Its lock connection runs with
 // idle_session_timeout = TTL, so a paused queen (SIGSTOP, a long GC) loses
 // the lock on the server side after TTL and a standby takes over.
 //
