@@ -29,7 +29,8 @@ func (c *chatCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	body, _ := json.Marshal(map[string]any{"model": c.Model, "stream": true, "max_tokens": c.MaxTokens,
 		"messages": []map[string]string{{"role": "user", "content": c.Prompt}}})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(g.QueenURL, "/")+"/v1/chat/completions", bytes.NewReader(body))
+	queen := activeQueenURL(ctx, g.QueenURL)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, queen+"/v1/chat/completions", bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("check --queen-url: %w", err)
 	}
@@ -37,7 +38,7 @@ func (c *chatCmd) Run(ctx context.Context, g *Globals) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return withHint(fmt.Errorf("reach the gateway at %s: %w", g.QueenURL, err), "start it with `queen serve` or pass --queen-url")
+		return withHint(fmt.Errorf("reach the gateway at %s: %w", queen, err), "start it with `queen serve` or pass --queen-url")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

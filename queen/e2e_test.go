@@ -46,7 +46,7 @@ type daemon struct {
 	exited                chan struct{}
 }
 
-func startDaemon(t testing.TB, dataDir string) *daemon {
+func startDaemon(t testing.TB, dataDir string, extra ...string) *daemon {
 	t.Helper()
 	bin := buildQueen(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,7 +61,7 @@ func startDaemon(t testing.TB, dataDir string) *daemon {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	d.cmd = exec.Command(bin, "serve", "--listen", addr, "--data-dir", dataDir)
+	d.cmd = exec.Command(bin, append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 
 // Globals are the flags every queen command takes.
 type Globals struct {
-	QueenURL string `name:"queen-url" env:"RBEE_QUEEN_URL" default:"http://127.0.0.1:7833" help:"URL of the queen daemon."`
+	QueenURL string `name:"queen-url" env:"RBEE_QUEEN_URL" default:"http://127.0.0.1:7833" help:"URL of the queen daemon; for an HA pair, the queens' URLs separated by commas (the CLI follows the active one)."`
 	Token    string `env:"RBEE_TOKEN" help:"Admin token (default: read from <data-dir>/admin.token)."`
 	DataDir  string `name:"data-dir" env:"RBEE_HOME" default:"~/.rbee" type:"path" help:"Folder of the queen's registry and admin token."`
 	JSON     bool   `help:"Machine output: one JSON document, or NDJSON events for streamed operations."`
@@ -28,6 +28,7 @@ type Globals struct {
 type cli struct {
 	Globals
 	Serve   serveCmd   `cmd:"" help:"Run the queen daemon."`
+	Status  statusCmd  `cmd:"" help:"Show each queen's role (active or standby), lease epoch and lease age."`
 	Setup   setupCmd   `cmd:"" help:"Register, check and remove hive nodes."`
 	Hive    hiveCmd    `cmd:"" help:"Start, stop and check the hive agent of a node."`
 	Workers workersCmd `cmd:"" help:"List, spawn and stop inference workers."`

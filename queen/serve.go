@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/queen/gateway"
-	"github.com/rbee-fleet/rbee/queen/hiveregistry"
 	"github.com/rbee-fleet/rbee/queen/server"
 	"github.com/rbee-fleet/rbee/shared/httpserver"
 	"github.com/rbee-fleet/rbee/shared/version"
@@ -36,6 +35,10 @@ type serveCmd struct {
 	GatewayQueueWait time.Duration `name:"gateway-queue-wait" default:"30s" help:"Longest wait in the queue before 503."`
 	IdleTimeout      time.Duration `name:"idle-timeout" default:"5m" help:"Stop a worker the gateway spawned after this long without a request; 0 = never."`
 	IdleStopManual   bool          `name:"idle-stop-manual" help:"Apply --idle-timeout to workers spawned by hand too."`
+
+	Store     string        `name:"store" env:"RBEE_STORE" placeholder:"sqlite:PATH|postgres://…" help:"Where the hive registry lives: sqlite:PATH (default: beehives.db in the data dir), or a PostgreSQL DSN for an HA pair of queens (README: High availability)."`
+	LeasePoll time.Duration `name:"lease-poll" default:"1s" help:"With PostgreSQL: how often the active queen renews its lease and standbys try to take it."`
+	LeaseTTL  time.Duration `name:"lease-ttl" default:"5s" help:"With PostgreSQL: the lease time; an active queen that cannot renew it for this long steps down."`
 }
 
 // tokenFile and dbFile are the names of the queen's files in its data dir.
@@ -58,16 +61,6 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	reg, err := hiveregistry.Open(ctx, filepath.Join(g.DataDir, dbFile))
-	if err != nil {
-		return fmt.Errorf("open hive registry: %w", err)
-	}
-	defer reg.Close()
-	if err := reg.QuickCheck(ctx); err != nil {
-		db := filepath.Join(g.DataDir, dbFile)
-		return fmt.Errorf("%w; the queen does not serve from a damaged registry: restore a backup made with `queen db backup FILE`: %s",
-			err, restoreSteps("FILE", db))
-	}
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; is another queen running? pick another address with --listen", s.Listen, err)
@@ -76,16 +69,21 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	queenAPI := server.New(server.Config{
-		Registry: reg, Token: token, Logger: log,
+	cfg := server.Config{
+		Token: token, Logger: log,
 		QueenURL: s.queenURL(ln.Addr()), AgentBinary: agentBinary(),
 		HeartbeatInterval: s.HeartbeatInterval, StaleAfter: s.StaleAfter, DriftInterval: s.DriftInterval,
 		Gateway: settings,
-	})
-	go queenAPI.Run(ctx)
-	go reloadOnHangup(ctx, log, hup, filepath.Join(g.DataDir, tokenFile), queenAPI)
-	srv := httpserver.New(queenAPI.Handler(), httpserver.Limits{Logger: log, MaxConnsPerIP: s.MaxConnsPerIP})
-	log.Info("queen serving", "version", version.String(), "listen", ln.Addr().String(), "data_dir", g.DataDir)
+	}
+	queen, err := s.start(ctx, g, cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer queen.Close()
+	go reloadOnHangup(ctx, log, hup, filepath.Join(g.DataDir, tokenFile), queen)
+	srv := httpserver.New(queen, httpserver.Limits{Logger: log, MaxConnsPerIP: s.MaxConnsPerIP})
+	log.Info("queen serving", "version", version.String(), "listen", ln.Addr().String(), "data_dir", g.DataDir, "store", s.storeName(g))
 	fmt.Fprintf(os.Stderr, "queen listening on http://%s (data dir %s)\n", ln.Addr(), g.DataDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -131,7 +129,7 @@ func agentBinary() string {
 // until ctx ends and puts it in force; a file that fails its checks is
 // logged and the token in force stays. The log names the token by a
 // fingerprint, never the token.
-func reloadOnHangup(ctx context.Context, log *slog.Logger, hup <-chan os.Signal, path string, srv *server.Server) {
+func reloadOnHangup(ctx context.Context, log *slog.Logger, hup <-chan os.Signal, path string, srv tokenSetter) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -147,6 +145,9 @@ func reloadOnHangup(ctx context.Context, log *slog.Logger, hup <-chan os.Signal,
 		log.Info("SIGHUP: reloaded the admin token; the old one is refused from now on", "file", path, "token_sha256_prefix", tokenFingerprint(token))
 	}
 }
+
+// tokenSetter puts a new admin token in force.
+type tokenSetter interface{ SetAdminToken(token string) }
 
 // tokenFingerprint names a token in logs without revealing it: the first
 // 12 hex digits of its SHA-256.

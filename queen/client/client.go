@@ -11,7 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
@@ -32,7 +32,8 @@ const (
 
 // Client talks to one queen. It is safe for concurrent use.
 type Client struct {
-	baseURL    string
+	urls       []string                // the queens given to New, in order
+	current    *atomic.Pointer[string] // the queen that answered as active last; shared by copies
 	baseErr    error
 	token      string
 	plain      *http.Client // bounded by timeout
@@ -58,18 +59,26 @@ func WithStreamCopy(w io.Writer) Option {
 
 // New returns a client of the queen at baseURL (e.g. http://127.0.0.1:7833)
 // that sends token as the bearer token. A malformed baseURL is reported by
-// the first request.
+// the first request. baseURL may list the queens of an HA pair separated by
+// commas: a request goes to the one that answered as active last, and on a
+// dial failure or a 503 STANDBY moves on (README: High availability).
 func New(baseURL, token string, opts ...Option) *Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DialContext = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	transport.TLSHandshakeTimeout = 10 * time.Second
 	c := &Client{
-		baseURL: strings.TrimRight(baseURL, "/"),
+		urls:    splitURLs(baseURL),
+		current: new(atomic.Pointer[string]),
 		token:   token,
 		plain:   &http.Client{Transport: transport, Timeout: DefaultTimeout},
 		stream:  &http.Client{Transport: transport},
 	}
-	c.baseErr = checkBaseURL(c.baseURL)
+	c.current.Store(&c.urls[0])
+	for _, u := range c.urls {
+		if c.baseErr == nil {
+			c.baseErr = checkBaseURL(u)
+		}
+	}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -77,8 +86,8 @@ func New(baseURL, token string, opts ...Option) *Client {
 }
 
 // URL returns the queen's base URL as given to [New], without a trailing
-// slash.
-func (c *Client) URL() string { return c.baseURL }
+// slash; of several, the one that answered as active last.
+func (c *Client) URL() string { return *c.current.Load() }
 
 // Health returns the queen's health (GET /v1/health).
 func (c *Client) Health(ctx context.Context) (api.Health, error) {
@@ -196,22 +205,15 @@ func (c *Client) streamInto(ctx context.Context, method, path string, body any, 
 	return decodeResult(method+" "+path, raw, out)
 }
 
-// send builds and sends a request. A dial failure becomes an
-// [*UnreachableError].
-func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, body any, accept string) (*http.Response, error) {
+// sendTo builds and sends a request to the queen at base. A dial failure
+// becomes an [*UnreachableError].
+func (c *Client) sendTo(ctx context.Context, hc *http.Client, base, method, path string, body []byte, accept string) (*http.Response, error) {
 	op := method + " " + path
-	if c.baseErr != nil {
-		return nil, c.baseErr
-	}
 	var rd io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("%s: encode request: %w", op, err)
-		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("%s: build request: %w", op, err)
 	}
@@ -226,7 +228,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() == nil && isDialError(err) {
-			return nil, &UnreachableError{URL: c.baseURL, Err: err}
+			return nil, &UnreachableError{URL: base, Err: err}
 		}
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}

@@ -25,14 +25,14 @@ func (c *Client) ConnectWorker(ctx context.Context, id string) (net.Conn, error)
 	if c.baseErr != nil {
 		return nil, c.baseErr
 	}
-	u, err := url.Parse(c.baseURL)
+	u, err := url.Parse(c.URL())
 	if err != nil || u.Scheme != "http" {
-		return nil, fmt.Errorf("queen URL %s: a worker tunnel needs an http:// queen URL", c.baseURL)
+		return nil, fmt.Errorf("queen URL %s: a worker tunnel needs an http:// queen URL", c.URL())
 	}
 	d := net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", hostPort(u))
 	if err != nil {
-		return nil, &UnreachableError{URL: c.baseURL, Err: err}
+		return nil, &UnreachableError{URL: c.URL(), Err: err}
 	}
 	tc, err := c.upgrade(ctx, conn, u, id)
 	if err != nil {
@@ -45,7 +45,7 @@ func (c *Client) ConnectWorker(ctx context.Context, id string) (net.Conn, error)
 // upgrade sends the tunnel request on conn and reads the queen's answer.
 func (c *Client) upgrade(ctx context.Context, conn net.Conn, u *url.URL, id string) (net.Conn, error) {
 	path := "/v1/workers/" + url.PathEscape(id) + "/connect"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL()+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (c *Client) upgrade(ctx context.Context, conn net.Conn, u *url.URL, id stri
 		_ = conn.SetDeadline(time.Now().Add(DefaultTimeout))
 	}
 	if err := req.Write(conn); err != nil {
-		return nil, &UnreachableError{URL: c.baseURL, Err: err}
+		return nil, &UnreachableError{URL: c.URL(), Err: err}
 	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, req)

@@ -38,6 +38,10 @@ type Config struct {
 	// GatewayQueues returns the gateway's waiting requests per model; nil
 	// leaves rbee_queen_gateway_queue_length out.
 	GatewayQueues func() map[string]int
+	// Lease returns the queen's role, epoch and lease age; nil leaves
+	// rbee_queen_role, rbee_queen_lease_epoch and
+	// rbee_queen_lease_age_seconds out.
+	Lease func() LeaseState
 	// Logger receives scrape errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -96,6 +100,9 @@ func New(cfg Config) *Metrics {
 	}
 	if cfg.GatewayQueues != nil {
 		m.reg.MustRegister(&queueCollector{lengths: cfg.GatewayQueues})
+	}
+	if cfg.Lease != nil {
+		m.reg.MustRegister(&leaseCollector{state: cfg.Lease})
 	}
 	return m
 }

@@ -102,6 +102,10 @@ func (s *Server) failSave(p *progress, name string, err error) {
 		p.fail(http.StatusServiceUnavailable, registryBusyDetail())
 		return
 	}
+	if s.lostLease(err) {
+		p.fail(http.StatusServiceUnavailable, fencedDetail(err))
+		return
+	}
 	s.log.Error("save node", "node", name, "err", err)
 	p.fail(http.StatusInternalServerError, api.ErrorDetail{Code: api.CodeInternal,
 		Message: "save node failed inside the queen", Hint: "see the queen's log"})

@@ -39,4 +39,16 @@
 //
 // A registry write that waits out the busy timeout for another writer's
 // lock is 503 REGISTRY_BUSY with Retry-After: 1; nothing was written.
+//
+// # Standby
+//
+// With Config.Lease (an HA pair on PostgreSQL, package lease) a standby
+// queen answers every route but /v1/health and /metrics, agent heartbeats
+// included, with 503 STANDBY, Retry-After: 1 and the active queen's URL in
+// the X-Rbee-Active-Queen header; /v1/health answers 200 on both with the
+// role, epoch, active URL and lease age. A write the lease fences (this
+// queen lost the lease meanwhile) is answered the same way. An install
+// started on such a queen first records itself as interrupted, so a
+// takeover mid-install leaves that record. The active duties (Run) are
+// run by the caller only while the queen is active.
 package server

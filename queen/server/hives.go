@@ -155,6 +155,9 @@ func writeBusy(w http.ResponseWriter, name string) {
 // internal answers 500 for an error inside the queen, or 503 with
 // Retry-After for a registry locked by another writer.
 func (s *Server) internal(w http.ResponseWriter, op string, err error) {
+	if s.writeFenced(w, err) {
+		return
+	}
 	if hiveregistry.IsBusy(err) {
 		s.log.Warn(op+": the hive registry is busy", "err", err)
 		writeRegistryBusy(w)

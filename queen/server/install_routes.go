@@ -158,6 +158,7 @@ func (s *Server) installNode(ctx context.Context, in *install.Installer, n api.N
 	}
 	defer release()
 	s.phases.begin(n.NodeName)
+	s.markInstallRunning(ctx, n.NodeName)
 	res := in.Install(ctx, n, method, func(level, phase, msg string, elapsed time.Duration) {
 		s.phases.report(n.NodeName, phase, elapsed)
 		p.nodeEvent(n.NodeName, level, phase, msg, elapsed)

@@ -7,6 +7,7 @@ import (
 	"github.com/rbee-fleet/rbee/provision"
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
 	"github.com/rbee-fleet/rbee/queen/install"
+	"github.com/rbee-fleet/rbee/queen/lease"
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
@@ -21,6 +22,8 @@ func opFailure(err error, n api.Node) (int, api.ErrorDetail) {
 		return sshFailure(err, n.NodeName, n.HostKey != "")
 	case hiveregistry.IsBusy(err):
 		return http.StatusServiceUnavailable, registryBusyDetail()
+	case errors.Is(err, lease.ErrFenced):
+		return http.StatusServiceUnavailable, fencedDetail(err)
 	}
 	hint := install.Hint(err)
 	if hint == "" {

@@ -18,7 +18,6 @@ import (
 	"github.com/rbee-fleet/rbee/queen/sshpool"
 	"github.com/rbee-fleet/rbee/queen/workerregistry"
 	"github.com/rbee-fleet/rbee/shared/api"
-	"github.com/rbee-fleet/rbee/shared/version"
 )
 
 // Config is what a Server needs.
@@ -48,6 +47,10 @@ type Config struct {
 	// Gateway are the settings of the OpenAI-compatible gateway served on
 	// the same address (README: The gateway).
 	Gateway gateway.Settings
+	// Lease is the lease of an HA pair on PostgreSQL: while it says
+	// standby every route but health and metrics answers 503 STANDBY. nil
+	// means always active (SQLite).
+	Lease Lease
 }
 
 // Server serves the queen's HTTP API.
@@ -160,11 +163,7 @@ func (s *Server) routes() http.Handler {
 		writeError(w, http.StatusNotFound, api.ErrorDetail{Code: api.CodeNotFound,
 			Message: "no route " + r.Method + " " + r.URL.Path, Hint: "see the HTTP API section of the README for the routes"})
 	})
-	return s.prom.Instrument(mux)
-}
-
-func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, api.Health{Status: api.HealthAlive, Version: version.String(), APIVersion: version.APIVersion})
+	return s.prom.Instrument(s.gate(mux))
 }
 
 // auth lets a request through only with the admin bearer token; a

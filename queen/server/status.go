@@ -20,7 +20,7 @@ func (s *Server) newMetrics() *metrics.Metrics {
 				return nil
 			}
 			return s.gateway.QueueLengths()
-		}})
+		}, Lease: s.leaseState})
 }
 
 // statusPage returns the status page over the queen's registries,

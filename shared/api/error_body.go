@@ -124,4 +124,7 @@ const (
 	// timeout for another writer's lock (HTTP 503, Retry-After: 1); the
 	// request changed nothing and may be sent again.
 	CodeRegistryBusy = "REGISTRY_BUSY"
+	// CodeStandby is a request to a standby queen of an HA pair (HTTP 503);
+	// the header [HeaderActiveQueen] names the active queen to ask instead.
+	CodeStandby = "STANDBY"
 )
