@@ -12,6 +12,8 @@ require (
 	zombiezen.com/go/sqlite v1.4.2
 )
 
+require github.com/google/btree v1.1.3 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

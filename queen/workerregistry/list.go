@@ -1,53 +1,114 @@
 package workerregistry
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
+// Position is a place in the list order (node, then id): the key of the
+// last worker a page returned. The zero Position is before every worker.
+type Position struct {
+	Node, ID string
+}
+
 // List returns copies of the workers that f matches (as
 // [api.WorkerFilter.Match] does), sorted by node, then id. The result is
-// never nil. With f.Node set only that node's workers are scanned.
+// never nil. It walks the smallest index f selects (see Page), so a
+// filtered list costs what it returns; nothing is sorted per call.
 func (r *Registry) List(f api.WorkerFilter) []api.Worker {
+	out := []api.Worker{}
+	if f == (api.WorkerFilter{}) {
+		out = make([]api.Worker, 0, r.Len())
+	}
+	out, _ = r.Page(f, Position{}, -1, out)
+	return out
+}
+
+// Page appends to out copies of the first limit workers that f matches
+// after the position after, in list order, and reports whether more
+// follow. A negative limit means no limit; limit 0 returns no worker and
+// reports whether any matches. Ids removed or added behind the walk do
+// not shift it: a position is a key, not an offset.
+//
+// It walks one ordered index: the node's range of the whole order, or
+// the tree of f's model, capability or state, whichever holds fewest
+// entries, and checks the other fields on each entry; a page costs what it
+// returns (plus the entries of that index the other fields reject).
+func (r *Registry) Page(f api.WorkerFilter, after Position, limit int, out []api.Worker) ([]api.Worker, bool) {
 	m := newMatcher(f)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	matched := r.collect(&m)
-	// Sorting pointers moves 8 bytes per swap instead of a whole record.
-	slices.SortFunc(matched, compareEntries)
-	out := make([]api.Worker, len(matched))
-	for i, e := range matched {
-		out[i] = cloneWorker(e.w)
+	t := r.smallest(&m)
+	if t == nil {
+		return out, false
 	}
-	return out
+	n, more := 0, false
+	r.walk(t, &m, after, func(e *entry) bool {
+		if n == limit {
+			more = true
+			return false
+		}
+		out = append(out, cloneWorker(e.w))
+		n++
+		return true
+	})
+	return out, more
 }
 
-// collect returns the matching entries, unsorted. The caller holds r.mu.
-func (r *Registry) collect(m *matcher) []*entry {
-	entries := r.byID
+// smallest returns the index to walk for m, nil when nothing can match.
+// The caller holds r.mu.
+func (r *Registry) smallest(m *matcher) *tree {
+	if m.never {
+		return nil
+	}
+	best, size := r.idx.all, r.idx.all.Len()
 	if m.f.Node != "" {
-		entries = r.byNode[m.f.Node]
+		size = len(r.byNode[m.f.Node]) // walked as a range of all
 	}
-	var out []*entry
-	if m.all() {
-		out = make([]*entry, 0, len(entries))
-	}
-	for _, e := range entries {
-		if m.match(&e.w) {
-			out = append(out, e)
+	for _, c := range [...]struct {
+		on bool
+		t  *tree
+	}{
+		{m.f.Model != "", r.idx.model[m.f.Model]},
+		{m.f.Capability != "", r.idx.capab[capKey{backend: m.backend, device: m.device}]},
+		{m.f.State != "", r.idx.state[m.f.State]},
+	} {
+		switch {
+		case !c.on:
+		case c.t == nil:
+			return nil
+		case c.t.Len() < size:
+			best, size = c.t, c.t.Len()
 		}
 	}
-	return out
+	if size == 0 {
+		return nil
+	}
+	return best
 }
 
-func compareEntries(a, b *entry) int {
-	if c := strings.Compare(a.w.Node, b.w.Node); c != 0 {
-		return c
+// walk calls yield with each entry of t after after that m matches, in
+// list order, until yield returns false. Every tree is in list order, so
+// with a node filter it walks only that node's range. The caller holds
+// r.mu.
+func (r *Registry) walk(t *tree, m *matcher, after Position, yield func(*entry) bool) {
+	if node := m.f.Node; node != "" && after.Node < node {
+		after = Position{Node: node}
 	}
-	return strings.Compare(a.w.ID, b.w.ID)
+	pivot := &entry{w: api.Worker{Node: after.Node, ID: after.ID}}
+	t.AscendGreaterOrEqual(pivot, func(e *entry) bool {
+		switch {
+		case e.w.ID == after.ID && e.w.Node == after.Node:
+			return true // the position itself: strictly after
+		case m.f.Node != "" && e.w.Node != m.f.Node:
+			return false // past the node's range
+		case !m.match(&e.w):
+			return true
+		}
+		return yield(e)
+	})
 }
 
 // matcher is an api.WorkerFilter with its capability parsed once, so
