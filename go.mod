@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/alecthomas/kong v1.17.0
+	github.com/google/btree v1.1.3
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/kevinburke/ssh_config v1.6.0
 	github.com/pkg/sftp v1.13.12
@@ -11,8 +12,6 @@ require (
 	golang.org/x/sync v0.25.0
 	zombiezen.com/go/sqlite v1.4.2
 )
-
-require github.com/google/btree v1.1.3 // indirect
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
