@@ -74,12 +74,17 @@ func putPageBuf(buf *[]api.Worker) {
 	pageBufs.Put(buf)
 }
 
+// pageWriters recycles the 32 KiB write buffers of writeWorkerPage.
+var pageWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+
 // writeWorkerPage answers 200 with page as an api.WorkerPage, encoding one
-// worker at a time through a 32 KiB buffer.
+// worker at a time through a pooled 32 KiB buffer.
 func writeWorkerPage(w http.ResponseWriter, page []api.Worker, next string) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
+	bw := pageWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() { bw.Reset(nil); pageWriters.Put(bw) }()
 	enc := json.NewEncoder(bw)
 	bw.WriteString(`{"workers":[`)
 	for i := range page {
