@@ -18,11 +18,12 @@ type Position struct {
 // never nil. It walks the smallest index f selects (see Page), so a
 // filtered list costs what it returns; nothing is sorted per call.
 func (r *Registry) List(f api.WorkerFilter) []api.Worker {
-	out := []api.Worker{}
-	if f == (api.WorkerFilter{}) {
-		out = make([]api.Worker, 0, r.Len())
-	}
-	out, _ = r.Page(f, Position{}, -1, out)
+	m := newMatcher(f)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, size := r.smallest(&m)
+	out := make([]api.Worker, 0, size) // at most size match
+	out, _ = r.page(t, &m, Position{}, -1, out)
 	return out
 }
 
@@ -40,12 +41,18 @@ func (r *Registry) Page(f api.WorkerFilter, after Position, limit int, out []api
 	m := newMatcher(f)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	t := r.smallest(&m)
+	t, _ := r.smallest(&m)
+	return r.page(t, &m, after, limit, out)
+}
+
+// page is Page on the tree t (nil: nothing matches). The caller holds
+// r.mu.
+func (r *Registry) page(t *tree, m *matcher, after Position, limit int, out []api.Worker) ([]api.Worker, bool) {
 	if t == nil {
 		return out, false
 	}
 	n, more := 0, false
-	r.walk(t, &m, after, func(e *entry) bool {
+	r.walk(t, m, after, func(e *entry) bool {
 		if n == limit {
 			more = true
 			return false
@@ -57,11 +64,12 @@ func (r *Registry) Page(f api.WorkerFilter, after Position, limit int, out []api
 	return out, more
 }
 
-// smallest returns the index to walk for m, nil when nothing can match.
-// The caller holds r.mu.
-func (r *Registry) smallest(m *matcher) *tree {
+// smallest returns the index to walk for m and how many entries of it
+// may match (the node's workers when the node's range of all is walked);
+// nil and 0 when nothing can match. The caller holds r.mu.
+func (r *Registry) smallest(m *matcher) (*tree, int) {
 	if m.never {
-		return nil
+		return nil, 0
 	}
 	best, size := r.idx.all, r.idx.all.Len()
 	if m.f.Node != "" {
@@ -78,15 +86,15 @@ func (r *Registry) smallest(m *matcher) *tree {
 		switch {
 		case !c.on:
 		case c.t == nil:
-			return nil
+			return nil, 0
 		case c.t.Len() < size:
 			best, size = c.t, c.t.Len()
 		}
 	}
 	if size == 0 {
-		return nil
+		return nil, 0
 	}
-	return best
+	return best, size
 }
 
 // walk calls yield with each entry of t after after that m matches, in
@@ -143,11 +151,6 @@ func newMatcher(f api.WorkerFilter) matcher {
 		m.never = err != nil || strconv.Itoa(n) != c[i+1:] || m.backend == api.BackendCPU
 	}
 	return m
-}
-
-// all reports whether every worker in the scanned set matches.
-func (m *matcher) all() bool {
-	return m.f.Model == "" && m.f.Capability == "" && m.f.State == ""
 }
 
 func (m *matcher) match(w *api.Worker) bool {
