@@ -2,12 +2,16 @@ package server_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,8 +23,11 @@ import (
 // handler over loopback HTTP with 160,000 workers (10,000 hives × 16) and
 // times pages as a client sees them (request sent to last byte read):
 // a page of 500 of one model (40,000 match) and of one capability
-// (20,000), each from cursors spread over its matches, and a walk of the
-// whole fleet in pages of 500 and of 5,000. It reports p50-ms and p99-ms
+// (20,000), each from cursors spread over its matches, a walk of the whole
+// fleet in pages of 500 and of 5,000, and last a walk in pages of 500
+// while workers are registered, removed and change state beside it,
+// checked as TestWorkerListPagesUnderChurn checks its walks (changes:
+// how many were made during the walk). It reports p50-ms and p99-ms
 // per page, B/page (every allocation of the process, client included,
 // per page; the client keeps only the page's tail) and, for the walks, walk-ms. The before (the whole list in
 // one answer, scanned and sorted) is measured beside it in the same run
@@ -51,6 +58,60 @@ func BenchmarkWorkerListPages(b *testing.B) {
 				timeWalk(b, q, bc.f, bc.limit)
 			}
 		})
+	}
+	b.Run("all-walk-500-churn", func(b *testing.B) {
+		for b.Loop() {
+			walkUnderChurn(b, q, 10_000)
+		}
+	})
+}
+
+// walkUnderChurn walks the whole fleet in pages of 500 while two
+// goroutines change the odd nodes' workers, as TestWorkerListPagesUnderChurn
+// does at 20,000, and fails on a worker listed twice or a worker of an
+// even node (never changed) missing; it reports the pages as timeWalk does
+// and the changes made during the walk in changes.
+func walkUnderChurn(b *testing.B, q *routeQueen, nodes int) {
+	b.Helper()
+	stable := map[string]bool{}
+	for _, w := range q.srv.Workers().List(api.WorkerFilter{}) {
+		if nodeIndex(b, w.Node)%2 == 0 {
+			stable[w.Node+"/"+w.ID] = true
+		}
+	}
+	var churned atomic.Int64
+	ctx, cancel := context.WithCancel(b.Context())
+	var wg sync.WaitGroup
+	for g := range 2 {
+		wg.Go(func() { churn(ctx, q.srv.Workers(), nodes, 16, uint64(g), &churned) })
+	}
+	all, durs, err := timedWalk(ctx, q, url.Values{"limit": {"500"}})
+	cancel()
+	wg.Wait()
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkWalk(b, url.Values{}, all, stable)
+	reportPages(b, durs, 0)
+	b.ReportMetric(float64(churned.Load()), "changes")
+}
+
+// timedWalk is walkList that also returns how long each page took.
+func timedWalk(ctx context.Context, q *routeQueen, query url.Values) ([]api.Worker, []time.Duration, error) {
+	var all []api.Worker
+	var durs []time.Duration
+	for {
+		start := time.Now()
+		p, r, err := q.listPage(ctx, query)
+		durs = append(durs, time.Since(start))
+		if err != nil || r.status != http.StatusOK {
+			return all, durs, fmt.Errorf("page %d: %v %s", len(durs), err, r)
+		}
+		all = append(all, p.Workers...)
+		if p.NextCursor == "" {
+			return all, durs, nil
+		}
+		query.Set("cursor", p.NextCursor)
 	}
 }
 
@@ -155,11 +216,15 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// reportPages reports the p50 and p99 of durs, and alloc per page unless
+// it is 0.
 func reportPages(b *testing.B, durs []time.Duration, alloc uint64) {
 	slices.Sort(durs)
 	b.ReportMetric(millis(durs[len(durs)/2]), "p50-ms")
 	b.ReportMetric(millis(durs[(len(durs)*99)/100]), "p99-ms")
-	b.ReportMetric(float64(alloc)/float64(len(durs)), "B/page")
+	if alloc > 0 {
+		b.ReportMetric(float64(alloc)/float64(len(durs)), "B/page")
+	}
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

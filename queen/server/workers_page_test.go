@@ -220,7 +220,7 @@ func nodeIndex(t testing.TB, node string) int {
 // checkWalk fails on a worker listed twice or out of order, on one the
 // filter of query does not match, and on a stable worker the filter
 // matches that is missing.
-func checkWalk(t *testing.T, query url.Values, got []api.Worker, stable map[string]bool) {
+func checkWalk(t testing.TB, query url.Values, got []api.Worker, stable map[string]bool) {
 	t.Helper()
 	f := api.WorkerFilter{Model: query.Get("model"), State: query.Get("state")}
 	seen := map[string]bool{}
