@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"sync"
@@ -55,7 +54,8 @@ func pageOf(w http.ResponseWriter, q url.Values) (int, workerregistry.Position, 
 	var after workerregistry.Position
 	if c := q.Get("cursor"); c != "" {
 		after.Node, after.ID, err = api.ParseWorkerCursor(c)
-		if errors.Is(err, api.ErrInvalidCursor) {
+		if err != nil { // wraps api.ErrInvalidCursor
+
 			writeError(w, http.StatusBadRequest, api.ErrorDetail{Code: api.CodeInvalidCursor, Message: err.Error(), Hint: api.WorkerCursorHint})
 			return 0, workerregistry.Position{}, false
 		}
