@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
@@ -13,30 +14,31 @@ type workersListCmd struct {
 	Model      string `placeholder:"REF" help:"Only the workers of this model reference."`
 	Capability string `placeholder:"CAP" help:"Only the workers on this device: cpu or <backend>:<device>, e.g. cuda:0."`
 	State      string `placeholder:"STATE" help:"Only the workers in this state: loading, idle, busy, stopping or failed."`
+	Limit      int    `placeholder:"N" help:"Workers per page asked of the queen, 1–5000 (default: the queen's, 500). The list is printed page by page as it comes and always goes to the end."`
 }
 
-// Run prints the workers that pass the filter flags, in the queen's order.
+// Run prints the workers that pass the filter flags, in the queen's order,
+// page by page as it follows the queen's cursors: a long list starts
+// printing at once and is never held whole. With --json it prints one
+// document, {"workers": [...]}, written as the pages come.
 func (c *workersListCmd) Run(ctx context.Context, s *session) error {
 	f, err := c.filter()
 	if err != nil {
 		return err
 	}
+	if c.Limit < 0 || c.Limit > api.MaxWorkerPageLimit {
+		return withHint(fmt.Errorf("check --limit: %d is not a page size from 1 to %d", c.Limit, api.MaxWorkerPageLimit),
+			"leave --limit out for pages of 500; the list goes to the end whatever the page size")
+	}
 	q, err := s.connect()
 	if err != nil {
 		return err
 	}
-	l, err := q.ListWorkers(ctx, f)
-	if err != nil {
+	p := newWorkerPrinter(s.stdout, s.g.JSON, f != api.WorkerFilter{}, time.Now())
+	if err := q.EachWorkerPage(ctx, f, c.Limit, p.page); err != nil {
 		return s.explain(err)
 	}
-	if l.Workers == nil {
-		l.Workers = []api.Worker{}
-	}
-	if s.g.JSON {
-		return writeJSON(s.stdout, l)
-	}
-	renderWorkerList(s.stdout, l, f != api.WorkerFilter{}, time.Now())
-	return nil
+	return p.end()
 }
 
 // filter builds the worker filter from the flags and checks it.

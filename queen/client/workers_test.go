@@ -29,21 +29,21 @@ func TestListWorkersSendsTheFilter(t *testing.T) {
 		wantQuery url.Values
 		wantIDs   []string
 	}{
-		{name: "no filter", wantQuery: url.Values{}, wantIDs: []string{"w-cpu", "w-cuda1", "w-other"}},
+		{name: "no filter", wantQuery: url.Values{"limit": {"5000"}}, wantIDs: []string{"w-cpu", "w-cuda1", "w-other"}},
 		{
 			name:   "every field",
 			filter: api.WorkerFilter{Node: "gpu-1", Model: tinyLlama, Capability: "cuda:1", State: api.WorkerBusy},
 			wantQuery: url.Values{"node": {"gpu-1"}, "model": {tinyLlama}, "capability": {"cuda:1"},
-				"state": {api.WorkerBusy}},
+				"state": {api.WorkerBusy}, "limit": {"5000"}},
 			wantIDs: []string{"w-cuda1"},
 		},
 		{
 			name:      "a path model with characters a query must escape",
 			filter:    api.WorkerFilter{Model: "/models/q&a=1+2#v?.gguf"},
-			wantQuery: url.Values{"model": {"/models/q&a=1+2#v?.gguf"}},
+			wantQuery: url.Values{"model": {"/models/q&a=1+2#v?.gguf"}, "limit": {"5000"}},
 			wantIDs:   []string{"w-other"},
 		},
-		{name: "no match", filter: api.WorkerFilter{State: api.WorkerFailed}, wantQuery: url.Values{"state": {"failed"}}},
+		{name: "no match", filter: api.WorkerFilter{State: api.WorkerFailed}, wantQuery: url.Values{"state": {"failed"}, "limit": {"5000"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

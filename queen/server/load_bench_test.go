@@ -322,12 +322,20 @@ func requireWorkers(b *testing.B, baseURL, adminToken string, want int) {
 	}
 }
 
-// countWorkers returns how many workers GET /v1/workers/list shows.
+// countWorkers returns how many workers GET /v1/workers/list shows,
+// following its cursors page by page.
 func countWorkers(b *testing.B, baseURL, adminToken string) int {
 	b.Helper()
-	var list api.WorkerList
-	getJSON(b, baseURL+"/v1/workers/list", adminToken, &list)
-	return len(list.Workers)
+	n, cursor := 0, ""
+	for {
+		var page api.WorkerPage
+		getJSON(b, baseURL+"/v1/workers/list?limit=5000&cursor="+cursor, adminToken, &page) // cursors are base64url
+		n += len(page.Workers)
+		if page.NextCursor == "" {
+			return n
+		}
+		cursor = page.NextCursor
+	}
 }
 
 // getJSON GETs url with a bearer token and decodes a 200 answer into out.

@@ -130,21 +130,6 @@ func (s *Server) workerError(w http.ResponseWriter, node, id string, err error) 
 	return true
 }
 
-// listWorkers is GET /v1/workers/list?node=&model=&capability=&state=.
-func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := api.WorkerFilter{Node: q.Get("node"), Model: q.Get("model"), Capability: q.Get("capability"), State: q.Get("state")}.Canonical()
-	if err := f.Validate(); err != nil {
-		writeInvalid(w, err)
-		return
-	}
-	list := s.workers.List(f)
-	if list == nil {
-		list = []api.Worker{}
-	}
-	writeJSON(w, http.StatusOK, api.WorkerList{Workers: list})
-}
-
 // spawnWorker is POST /v1/workers/spawn: it asks the node's agent to start
 // a worker and answers once the worker is ready and registered.
 func (s *Server) spawnWorker(w http.ResponseWriter, r *http.Request) {

@@ -948,16 +948,19 @@ func (q *routeQueen) must(t testing.TB, method, path, auth string, body any) rou
 	return r
 }
 
-// list returns GET /v1/workers/list?query with the admin token.
+// list returns every worker of GET /v1/workers/list?query with the admin
+// token, following next_cursor to the last page.
 func (q *routeQueen) list(t testing.TB, query string) []api.Worker {
 	t.Helper()
-	r := q.must(t, "GET", "/v1/workers/list?"+query, bearerAuth(token), nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("list %q: %s", query, r)
+	v, err := url.ParseQuery(query)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var list api.WorkerList
-	r.decode(t, &list)
-	return list.Workers
+	all, _, err := q.walkList(t.Context(), v)
+	if err != nil {
+		t.Fatalf("list %q: %v", query, err)
+	}
+	return all
 }
 
 // node returns GET /v1/hives/{name}.

@@ -15,4 +15,24 @@
 // Reconcile is on the heartbeat hot path (every hive, every few seconds), so
 // a snapshot equal to what is stored only refreshes the heartbeat times and
 // allocates nothing.
+//
+// # Order, indexes and pages
+//
+// Workers are listed in one stable order, node then id, kept by ordered
+// indexes (B-trees of github.com/google/btree): one of every worker, and
+// one per model, per capability and per state, which a change of those
+// fields moves the record between. Nothing is sorted per call. List and
+// Page walk the smallest index a filter selects (a node filter walks that
+// node's range of any index) and check the other fields on the way, so a
+// filtered page costs what it returns. Page reads from a [Position], the
+// key of the last worker of the page before: a walk under concurrent
+// registrations and removals lists no worker twice and misses none that
+// stayed registered (and matching) throughout.
+//
+// The indexes cost about 76 bytes per worker on top of about 317 for the
+// record, its strings and the id and node maps (393 in all, measured with
+// BenchmarkRegistryMemory at 160,000 workers). A new id goes into four
+// trees (Register about 1.5 µs instead of 0.6) and a state change moves the
+// record between two (Update about 0.5 µs instead of 0.1); an unchanged
+// heartbeat touches no tree.
 package workerregistry

@@ -1,53 +1,122 @@
 package workerregistry
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
+// Position is a place in the list order (node, then id): the key of the
+// last worker a page returned. The zero Position is before every worker.
+type Position struct {
+	Node, ID string
+}
+
 // List returns copies of the workers that f matches (as
 // [api.WorkerFilter.Match] does), sorted by node, then id. The result is
-// never nil. With f.Node set only that node's workers are scanned.
+// never nil. It walks the smallest index f selects (see Page), so a
+// filtered list costs what it returns; nothing is sorted per call.
 func (r *Registry) List(f api.WorkerFilter) []api.Worker {
 	m := newMatcher(f)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	matched := r.collect(&m)
-	// Sorting pointers moves 8 bytes per swap instead of a whole record.
-	slices.SortFunc(matched, compareEntries)
-	out := make([]api.Worker, len(matched))
-	for i, e := range matched {
-		out[i] = cloneWorker(e.w)
-	}
+	t, size := r.smallest(&m)
+	out := make([]api.Worker, 0, size) // at most size match
+	out, _ = r.page(t, &m, Position{}, -1, out)
 	return out
 }
 
-// collect returns the matching entries, unsorted. The caller holds r.mu.
-func (r *Registry) collect(m *matcher) []*entry {
-	entries := r.byID
+// Page appends to out copies of the first limit workers that f matches
+// after the position after, in list order, and reports whether more
+// follow. A negative limit means no limit; limit 0 returns no worker and
+// reports whether any matches. Ids removed or added behind the walk do
+// not shift it: a position is a key, not an offset.
+//
+// It walks one ordered index: the node's range of the whole order, or
+// the tree of f's model, capability or state, whichever holds fewest
+// entries, and checks the other fields on each entry; a page costs what it
+// returns (plus the entries of that index the other fields reject).
+func (r *Registry) Page(f api.WorkerFilter, after Position, limit int, out []api.Worker) ([]api.Worker, bool) {
+	m := newMatcher(f)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, _ := r.smallest(&m)
+	return r.page(t, &m, after, limit, out)
+}
+
+// page is Page on the tree t (nil: nothing matches). The caller holds
+// r.mu.
+func (r *Registry) page(t *tree, m *matcher, after Position, limit int, out []api.Worker) ([]api.Worker, bool) {
+	if t == nil {
+		return out, false
+	}
+	n, more := 0, false
+	r.walk(t, m, after, func(e *entry) bool {
+		if n == limit {
+			more = true
+			return false
+		}
+		out = append(out, cloneWorker(e.w))
+		n++
+		return true
+	})
+	return out, more
+}
+
+// smallest returns the index to walk for m and how many entries of it
+// may match (the node's workers when the node's range of all is walked);
+// nil and 0 when nothing can match. The caller holds r.mu.
+func (r *Registry) smallest(m *matcher) (*tree, int) {
+	if m.never {
+		return nil, 0
+	}
+	best, size := r.idx.all, r.idx.all.Len()
 	if m.f.Node != "" {
-		entries = r.byNode[m.f.Node]
+		size = len(r.byNode[m.f.Node]) // walked as a range of all
 	}
-	var out []*entry
-	if m.all() {
-		out = make([]*entry, 0, len(entries))
-	}
-	for _, e := range entries {
-		if m.match(&e.w) {
-			out = append(out, e)
+	for _, c := range [...]struct {
+		on bool
+		t  *tree
+	}{
+		{m.f.Model != "", r.idx.model[m.f.Model]},
+		{m.f.Capability != "", r.idx.capab[capKey{backend: m.backend, device: m.device}]},
+		{m.f.State != "", r.idx.state[m.f.State]},
+	} {
+		switch {
+		case !c.on:
+		case c.t == nil:
+			return nil, 0
+		case c.t.Len() < size:
+			best, size = c.t, c.t.Len()
 		}
 	}
-	return out
+	if size == 0 {
+		return nil, 0
+	}
+	return best, size
 }
 
-func compareEntries(a, b *entry) int {
-	if c := strings.Compare(a.w.Node, b.w.Node); c != 0 {
-		return c
+// walk calls yield with each entry of t after after that m matches, in
+// list order, until yield returns false. Every tree is in list order, so
+// with a node filter it walks only that node's range. The caller holds
+// r.mu.
+func (r *Registry) walk(t *tree, m *matcher, after Position, yield func(*entry) bool) {
+	if node := m.f.Node; node != "" && after.Node < node {
+		after = Position{Node: node}
 	}
-	return strings.Compare(a.w.ID, b.w.ID)
+	pivot := &entry{w: api.Worker{Node: after.Node, ID: after.ID}}
+	t.AscendGreaterOrEqual(pivot, func(e *entry) bool {
+		switch {
+		case e.w.ID == after.ID && e.w.Node == after.Node:
+			return true // the position itself: strictly after
+		case m.f.Node != "" && e.w.Node != m.f.Node:
+			return false // past the node's range
+		case !m.match(&e.w):
+			return true
+		}
+		return yield(e)
+	})
 }
 
 // matcher is an api.WorkerFilter with its capability parsed once, so
@@ -82,11 +151,6 @@ func newMatcher(f api.WorkerFilter) matcher {
 		m.never = err != nil || strconv.Itoa(n) != c[i+1:] || m.backend == api.BackendCPU
 	}
 	return m
-}
-
-// all reports whether every worker in the scanned set matches.
-func (m *matcher) all() bool {
-	return m.f.Model == "" && m.f.Capability == "" && m.f.State == ""
 }
 
 func (m *matcher) match(w *api.Worker) bool {

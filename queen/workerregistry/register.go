@@ -44,12 +44,13 @@ func (r *Registry) store(node string, e *entry, w api.Worker, now time.Time) (st
 		e = &entry{w: cloneWorker(w)}
 		r.byID[w.ID] = e
 		r.nodeSet(node)[w.ID] = e
+		r.idx.add(e)
 		return e, true, true
 	case sameWorker(e.w, w):
 		e.w.LastHeartbeatUnix = w.LastHeartbeatUnix
 		return e, false, false
 	default:
-		e.w = cloneWorker(w)
+		r.idx.set(e, cloneWorker(w))
 		return e, false, true
 	}
 }

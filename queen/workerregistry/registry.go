@@ -15,6 +15,8 @@ type Registry struct {
 	// no byNode entry.
 	byID   map[string]*entry
 	byNode map[string]map[string]*entry
+	// idx orders the same entries for List and Page.
+	idx index
 	// changed is closed and cleared at the next change; nil while nobody
 	// waits, so changes nobody waits for cost nothing.
 	changed chan struct{}
@@ -23,7 +25,8 @@ type Registry struct {
 	pass uint64
 }
 
-// entry is one stored record. w.ExitCode, when set, points to an int owned
+// entry is one stored record; its model, capability and state change only
+// through index.set, which keeps the trees right. w.ExitCode, when set, points to an int owned
 // by the registry: it is never handed out and never written through, so
 // w may be copied freely under the lock.
 type entry struct {
@@ -33,7 +36,7 @@ type entry struct {
 
 // New returns an empty registry.
 func New() *Registry {
-	return &Registry{byID: map[string]*entry{}, byNode: map[string]map[string]*entry{}}
+	return &Registry{byID: map[string]*entry{}, byNode: map[string]map[string]*entry{}, idx: newIndex()}
 }
 
 // Get returns a copy of the worker with the given id.
@@ -104,8 +107,9 @@ func (r *Registry) owned(node, id string) (*entry, error) {
 	return e, nil
 }
 
-// drop deletes e from both indexes. The caller holds r.mu for writing.
+// drop deletes e from every index. The caller holds r.mu for writing.
 func (r *Registry) drop(e *entry) {
+	r.idx.remove(e)
 	delete(r.byID, e.w.ID)
 	set := r.byNode[e.w.Node]
 	delete(set, e.w.ID)

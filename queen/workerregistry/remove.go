@@ -26,7 +26,8 @@ func (r *Registry) RemoveNode(node string) int {
 	if n == 0 {
 		return 0
 	}
-	for id := range r.byNode[node] {
+	for id, e := range r.byNode[node] {
+		r.idx.remove(e)
 		delete(r.byID, id)
 	}
 	delete(r.byNode, node)

@@ -22,7 +22,7 @@ func (r *Registry) Update(node string, u api.UpdateWorkerRequest, now time.Time)
 	if !sameWorker(e.w, w) {
 		r.notify()
 	}
-	e.w = w
+	r.idx.set(e, w)
 	return cloneWorker(w), nil
 }
 

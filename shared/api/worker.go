@@ -118,13 +118,15 @@ const (
 	BackendCUDA = "cuda"
 )
 
-// WorkerList is the body of GET /v1/workers/list on queen and agent.
+// WorkerList is the body of the agent's GET /v1/workers/list, and the
+// workers of the queen's, whose answer is a [WorkerPage] (one page of the
+// list, with the cursor of the next).
 type WorkerList struct {
 	Workers []Worker `json:"workers"`
 }
 
-// WorkerFilter selects workers in GET /v1/workers/list; empty fields match
-// everything.
+// WorkerFilter selects workers in GET /v1/workers/list (the parameters
+// node, model, capability and state); empty fields match everything.
 type WorkerFilter struct {
 	Node       string `json:"node,omitempty"`
 	Model      string `json:"model,omitempty"`
