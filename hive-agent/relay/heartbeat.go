@@ -38,7 +38,7 @@ type Config struct {
 	// Token is the hive token; it goes in the Authorization header only.
 	Token string
 	// Beat is the body sent on every heartbeat; its Workers come from
-	// Snapshot.
+	// Snapshot, as the whole list or as a delta.
 	Beat api.HeartbeatRequest
 	// Snapshot returns the agent's workers for each heartbeat; nil means
 	// none.
@@ -51,9 +51,11 @@ type Config struct {
 }
 
 // Relay is the agent's one line to the queen: heartbeats with the worker
-// snapshot, and worker register, update and remove events. It sends one
-// request at a time, so the queen sees events and snapshots in the order
-// they happened and a snapshot never undoes a later event.
+// list (a snapshot or a delta, see Deltas), and worker register, update and
+// remove events. It sends one request at a time, so the queen sees events
+// and beats in the order they happened and a beat never undoes a later
+// event; an event that could not be relayed goes with the next beats
+// until the queen acknowledges one.
 type Relay struct {
 	client   *retryablehttp.Client
 	base     string
@@ -69,6 +71,8 @@ type Relay struct {
 	// sent are the devices the queen last accepted (nil: none yet, or
 	// it asked for them again); guarded by mu.
 	sent *api.Devices
+	// deltas composes the beats' worker lists; guarded by mu.
+	deltas *Deltas
 }
 
 // New returns the relay of the agent described by cfg, which logs to log.
@@ -91,6 +95,7 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		devices:  cfg.Devices,
 		node:     cfg.NodeName,
 		log:      log,
+		deltas:   NewDeltas(api.SnapshotEvery),
 	}
 	h.SetToken(cfg.Token)
 	return h, nil
@@ -103,6 +108,10 @@ func (h *Relay) SetToken(token string) { h.token.Store(&token) }
 // Run beats at once, then after each answer waits the interval the queen
 // asked for (DefaultInterval until it answers), until ctx is done. Failures
 // never stop it: it logs each change of outcome once and keeps beating.
+// The beat after a failed one, and the snapshot the queen asked for with
+// need_snapshot, wait a random time up to the interval, so that agents
+// that lost a restarted queen together do not come back together; a 503
+// with Retry-After waits that long and up to as long again at random.
 // While the queen answers that this node was removed (410 Gone), the
 // workers keep running and the waits double, jittered, up to
 // MaxRemovedBackoff; the first accepted beat brings the interval back.
@@ -124,28 +133,28 @@ func (h *Relay) Run(ctx context.Context) {
 		if err == nil {
 			s.interval = nextInterval(s.interval, ans.IntervalMS)
 		}
-		wait := s.next(classify(err))
+		wait := s.after(err, ans.NeedSnapshot)
 		last = h.report(last, err, s.interval)
 		timer.Reset(wait)
 	}
 }
 
-// Send posts one heartbeat, with the worker snapshot taken while no event
-// is in flight, under its own timeout and returns the queen's answer. A
-// non-2xx answer is a [*StatusError].
+// Send posts one heartbeat, with the worker list taken while no event is
+// in flight (whole or as a delta, as Deltas says), under its own timeout
+// and returns the queen's answer. A non-2xx answer is a [*StatusError].
 func (h *Relay) Send(ctx context.Context) (api.HeartbeatResponse, error) {
 	var ans api.HeartbeatResponse
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	beat := h.beat
+	var workers []api.Worker
 	if h.snapshot != nil {
-		beat.Workers = h.snapshot()
+		workers = h.snapshot()
 	}
-	if beat.Workers == nil {
-		beat.Workers = []api.Worker{}
-	}
+	h.deltas.Next(&beat, workers)
 	beat.Devices = h.devicesToSend()
 	err := h.do(ctx, http.MethodPost, h.url, beat, &ans)
+	h.deltas.Answer(ans, err == nil)
 	if err != nil {
 		return ans, fmt.Errorf("send heartbeat: %w", err)
 	}
@@ -212,7 +221,7 @@ func (h *Relay) do(ctx context.Context, method, u string, body, ans any) error {
 
 // statusError reads the queen's error body, if any, into a StatusError.
 func statusError(resp *http.Response) error {
-	se := &StatusError{StatusCode: resp.StatusCode}
+	se := &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp)}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	var body api.ErrorBody
 	if json.Unmarshal(bytes.TrimSpace(data), &body) == nil {

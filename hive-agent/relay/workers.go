@@ -17,6 +17,7 @@ func (h *Relay) Register(ctx context.Context, w api.Worker) error {
 	defer h.mu.Unlock()
 	w.Node = h.node
 	if err := h.do(ctx, http.MethodPost, h.base+"/v1/workers/register", w, nil); err != nil {
+		h.deltas.Dirty(w.ID)
 		return fmt.Errorf("register worker %s at the queen: %w", w.ID, err)
 	}
 	return nil
@@ -33,6 +34,7 @@ func (h *Relay) Update(ctx context.Context, u api.UpdateWorkerRequest, full api.
 		err = h.do(ctx, http.MethodPost, h.base+"/v1/workers/register", full, nil)
 	}
 	if err != nil {
+		h.deltas.Dirty(u.ID)
 		return fmt.Errorf("update worker %s at the queen: %w", u.ID, err)
 	}
 	return nil
@@ -48,6 +50,7 @@ func (h *Relay) Remove(ctx context.Context, id string) error {
 		return nil
 	}
 	if err != nil {
+		h.deltas.Dirty(id)
 		return fmt.Errorf("remove worker %s at the queen: %w", id, err)
 	}
 	return nil
