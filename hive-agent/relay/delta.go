@@ -13,8 +13,7 @@ import (
 // every api.SnapshotEvery beats; else it is a delta relative to the last
 // acknowledged beat: the workers new or changed since, the ids gone since,
 // and again everything a beat sent since then named (its answer may have
-// been lost after the queen applied it) or an event failed to relay
-// (Dirty). So a delta applied on any state the queen can be in since the
+// been lost after the queen applied it) or a worker event named (Dirty). So a delta applied on any state the queen can be in since the
 // base makes the node's records equal to the list the delta was made from.
 //
 // Deltas is not safe for concurrent use: the Relay calls it under its
@@ -134,8 +133,9 @@ func (d *Deltas) Answer(ans api.HeartbeatResponse, ok bool) {
 }
 
 // Dirty marks worker id to go with every beat until one is acknowledged:
-// an event about it could not be relayed, so the queen may hold it
-// otherwise than the agent.
+// an event about it was relayed (or failed to be) since the base, so the
+// queen may hold it otherwise than the base says — even a worker the base
+// never had, which the delta must then name as removed when it is gone.
 func (d *Deltas) Dirty(id string) { d.pending[id] = struct{}{} }
 
 // Acked returns the Seq of the last beat the queen applied (0: none).
