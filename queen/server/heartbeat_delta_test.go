@@ -310,3 +310,36 @@ func mustJSON(t testing.TB, v any) []byte {
 	}
 	return data
 }
+
+// TestHeartbeatRefusesBadSequence: a beat whose sequence fields do not
+// make sense is refused with 400 naming the field, and changes nothing.
+func TestHeartbeatRefusesBadSequence(t *testing.T) {
+	reg := openRouteRegistry(t)
+	q := startRouteQueen(t, reg, server.Config{Logger: slog.New(slog.DiscardHandler)})
+	h := addHive(t, reg, "gpu-seq", api.StatusOnline)
+	w := routeWorker("seq-1", api.BackendCPU, 0, modelTiny, api.WorkerIdle)
+	tests := []struct {
+		name  string
+		beat  api.HeartbeatRequest
+		field string
+	}{
+		{name: "delta without base", beat: api.HeartbeatRequest{Seq: 2, Delta: true, Workers: []api.Worker{w}}, field: "base_seq"},
+		{name: "delta with base not before seq", beat: api.HeartbeatRequest{Seq: 2, BaseSeq: 2, Delta: true}, field: "base_seq"},
+		{name: "delta without seq", beat: api.HeartbeatRequest{BaseSeq: 1, Delta: true}, field: "base_seq"},
+		{name: "snapshot with base", beat: api.HeartbeatRequest{Seq: 3, BaseSeq: 1, Workers: []api.Worker{w}}, field: "base_seq"},
+		{name: "snapshot with removed ids", beat: api.HeartbeatRequest{Seq: 3, Removed: []string{"seq-1"}}, field: "removed"},
+		{name: "removed id not valid", beat: api.HeartbeatRequest{Seq: 3, BaseSeq: 1, Delta: true, Removed: []string{"../x"}}, field: "worker_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.beat.PID = 7
+			r := q.must(t, "POST", "/v1/hives/gpu-seq/heartbeat", bearerAuth(h.token), tt.beat)
+			if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), tt.field) {
+				t.Errorf("answer %d %s, want 400 naming %s", r.status, r.body, tt.field)
+			}
+			if got := q.list(t, ""); len(got) != 0 {
+				t.Errorf("a refused beat changed the registry: %v", workerKeys(got))
+			}
+		})
+	}
+}
