@@ -127,8 +127,7 @@ type HeartbeatRequest struct {
 	// Devices are the node's devices, sent with the agent's first beat,
 	// when they changed (a GPU came or went, memory moved by more than
 	// 1/64 of its total) and when the queen asked (NeedDevices); absent
-	// otherwise, so an unchanged beat stays the same bytes. The queen keeps
-	// the last ones per node.
+	// otherwise. The queen keeps the last ones per node.
 	Devices *Devices `json:"devices,omitempty"`
 }
 
