@@ -52,6 +52,12 @@ const (
 // reported as old-*; and, in process, the queen's heap per hive and per
 // worker (bytes/hive, bytes/worker).
 //
+// With RBEE_BASELINE_QUEEN set to a queen binary built from an older
+// commit, old agents run against it too, reported as base-*:
+//
+//	git archive 98dc1b9 | tar -x -C /tmp/base && (cd /tmp/base && go build -o /tmp/queen-base ./queen)
+//	RBEE_BASELINE_QUEEN=/tmp/queen-base go test -run '^$' -bench Scale10k -benchtime 1x ./queen/server/
+//
 // The list page is `?model=<m>&limit=500` when the queen pages its answer
 // (a first answer with next_cursor), else `?node=<n>&limit=500` (16
 // workers: a queen without pages would answer 40,000 workers per model).
@@ -70,12 +76,23 @@ func BenchmarkScale10k(b *testing.B) {
 	if err := reg.Close(); err != nil {
 		b.Fatal(err)
 	}
-	var now, old scaleFigures
+	baseBin := os.Getenv("RBEE_BASELINE_QUEEN")
+	var now, old, base scaleFigures
 	for b.Loop() {
 		now = scaleRun(b, bin, dataDir, hives, 0)
 		old = scaleRun(b, bin, dataDir, hives, 1)
+		if baseBin != "" {
+			base = scaleRun(b, baseBin, dataDir, hives, 1)
+		}
 	}
 	b.StopTimer()
+	if baseBin != "" {
+		b.Logf("old agents, baseline queen %s: %+v", baseBin, base)
+		b.ReportMetric(base.steady, "base-cores-steady")
+		b.ReportMetric(base.churn, "base-cores-churn")
+		b.ReportMetric(base.first, "base-first-beat-cores")
+		b.ReportMetric(base.rssMB, "base-rss-MB")
+	}
 	perHive, perWorker := heapPerHiveAndWorker(b)
 	b.Logf("delta agents: %+v", now)
 	b.Logf("old agents:   %+v", old)
