@@ -70,6 +70,10 @@ func (d *Deltas) Next(beat *api.HeartbeatRequest, workers []api.Worker) (snapsho
 	beat.BaseSeq = d.acked
 	beat.Workers = d.changed(workers)
 	beat.Removed = d.removed(list)
+	if len(beat.Removed) > api.MaxRemoved {
+		d.want, d.seq = true, d.seq-1 // more gone than a delta may name
+		return d.Next(beat, workers)
+	}
 	for _, w := range beat.Workers {
 		d.pending[w.ID] = struct{}{}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,5 +157,26 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 	}
 	if n := requests.Load(); n != 1 {
 		t.Errorf("the queen got %d requests, want 1: no retry before Retry-After", n)
+	}
+}
+
+// TestDeltasManyGoneSendsASnapshot: more removed ids than a delta may name
+// (api.MaxRemoved) go as a snapshot instead, not as a beat the queen
+// would refuse every time.
+func TestDeltasManyGoneSendsASnapshot(t *testing.T) {
+	d := NewDeltas(0)
+	many := make([]api.Worker, api.MaxRemoved+1)
+	for i := range many {
+		many[i] = api.Worker{ID: "w-" + strconv.Itoa(i)}
+	}
+	var beat api.HeartbeatRequest
+	d.Next(&beat, many)
+	d.Answer(api.HeartbeatResponse{AckedSeq: beat.Seq}, true)
+	beat = api.HeartbeatRequest{}
+	if !d.Next(&beat, nil) || beat.Delta || len(beat.Removed) != 0 || beat.Seq != 2 {
+		t.Fatalf("beat seq %d delta %v with %d removed, want snapshot seq 2", beat.Seq, beat.Delta, len(beat.Removed))
+	}
+	if err := api.ValidateBeatSeq(beat); err != nil {
+		t.Error(err)
 	}
 }

@@ -15,8 +15,9 @@ const SnapshotEvery = 60
 // it handles at once were in flight: 503 with Retry-After, nothing applied.
 const CodeQueenBusy = "QUEEN_BUSY"
 
-// maxRemoved bounds the ids of one delta's Removed list.
-const maxRemoved = 4096
+// MaxRemoved bounds the ids of one delta's Removed list; an agent with
+// more gone sends a snapshot instead.
+const MaxRemoved = 4096
 
 // ValidateBeatSeq checks the sequence fields of a heartbeat: a delta has a
 // Seq and a BaseSeq before it, and only a delta has Removed ids, each a
@@ -30,8 +31,8 @@ func ValidateBeatSeq(b HeartbeatRequest) error {
 		return fieldErr("removed", strconv.Itoa(len(b.Removed))+" ids", "must be absent unless delta is true")
 	case b.Delta && (b.BaseSeq == 0 || b.BaseSeq >= b.Seq):
 		return fieldErr("base_seq", strconv.FormatUint(b.BaseSeq, 10), ruleDelta)
-	case len(b.Removed) > maxRemoved:
-		return fieldErr("removed", strconv.Itoa(len(b.Removed))+" ids", "must hold at most "+strconv.Itoa(maxRemoved)+" ids")
+	case len(b.Removed) > MaxRemoved:
+		return fieldErr("removed", strconv.Itoa(len(b.Removed))+" ids", "must hold at most "+strconv.Itoa(MaxRemoved)+" ids")
 	}
 	for i, id := range b.Removed {
 		if err := ValidateWorkerID(id); err != nil {
