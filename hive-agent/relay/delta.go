@@ -142,6 +142,10 @@ func (d *Deltas) Answer(ans api.HeartbeatResponse, ok bool) {
 // never had, which the delta must then name as removed when it is gone.
 func (d *Deltas) Dirty(id string) { d.pending[id] = struct{}{} }
 
+// Resync makes the next beat a snapshot, and every one after until the
+// queen acknowledges one.
+func (d *Deltas) Resync() { d.want = true }
+
 // Acked returns the Seq of the last beat the queen applied (0: none).
 func (d *Deltas) Acked() uint64 { return d.acked }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
+	"github.com/rbee-fleet/rbee/shared/httpjson"
 )
 
 // TestDeltasSequence walks one agent through the protocol: what each beat
@@ -178,5 +179,39 @@ func TestDeltasManyGoneSendsASnapshot(t *testing.T) {
 	}
 	if err := api.ValidateBeatSeq(beat); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestSendToAnOlderQueen: a queen older than the delta protocol refuses
+// the seq field as unknown (it decodes strictly); the relay sends the beat
+// again as the whole list without seq, and the beats after it too.
+func TestSendToAnOlderQueen(t *testing.T) {
+	var withSeq, without atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var old struct {
+			AgentVersion string       `json:"agent_version"`
+			PID          int          `json:"pid"`
+			StartedUnix  int64        `json:"started_unix"`
+			Listen       string       `json:"listen"`
+			Capabilities []string     `json:"capabilities,omitempty"`
+			Workers      []api.Worker `json:"workers"`
+			Devices      *api.Devices `json:"devices,omitempty"`
+		}
+		if !httpjson.Decode(w, r, &old) {
+			withSeq.Add(1)
+			return
+		}
+		without.Add(1)
+		httpjson.Write(w, http.StatusOK, api.HeartbeatResponse{IntervalMS: 5000})
+	}))
+	t.Cleanup(srv.Close)
+	hb := newTestHeartbeat(t, srv.URL, slog.New(slog.DiscardHandler))
+	for i := range 3 {
+		if _, err := hb.Send(t.Context()); err != nil {
+			t.Fatalf("beat %d: %v", i, err)
+		}
+	}
+	if withSeq.Load() != 1 || without.Load() != 3 {
+		t.Errorf("the old queen got %d beats with seq and %d without, want 1 and 3", withSeq.Load(), without.Load())
 	}
 }

@@ -10,7 +10,10 @@
 // others only the workers new or changed since the last beat the queen
 // acknowledged (acked_seq), the ids gone since, and again whatever an
 // unacknowledged beat or a worker event named since. A queen that never
-// acknowledges (one older than the protocol) gets a snapshot every time.
+// acknowledges gets a snapshot every time; one older than the protocol,
+// which refuses the seq field (400 INVALID_JSON), gets the beat again as
+// the whole list without seq, and so the next api.SnapshotEvery beats,
+// before the agent tries seq again.
 //
 // A heartbeat carries the node's devices with the first beat, when
 // devices.Changed says they changed since the ones the queen accepted, and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,6 +74,10 @@ type Relay struct {
 	sent *api.Devices
 	// deltas composes the beats' worker lists; guarded by mu.
 	deltas *Deltas
+	// legacy counts the beats still to send without seq, to a queen that
+	// refused the field (one older than the delta protocol); guarded by
+	// mu.
+	legacy int
 }
 
 // New returns the relay of the agent described by cfg, which logs to log.
@@ -151,10 +156,8 @@ func (h *Relay) Send(ctx context.Context) (api.HeartbeatResponse, error) {
 	if h.snapshot != nil {
 		workers = h.snapshot()
 	}
-	h.deltas.Next(&beat, workers)
 	beat.Devices = h.devicesToSend()
-	err := h.do(ctx, http.MethodPost, h.url, beat, &ans)
-	h.deltas.Answer(ans, err == nil)
+	err := h.sendBeat(ctx, beat, workers, &ans)
 	if err != nil {
 		return ans, fmt.Errorf("send heartbeat: %w", err)
 	}
@@ -165,6 +168,47 @@ func (h *Relay) Send(ctx context.Context) (api.HeartbeatResponse, error) {
 		h.sent = nil
 	}
 	return ans, nil
+}
+
+// sendBeat sends beat with workers as Deltas says, or as the whole list
+// without seq while h.legacy lasts. A queen that refuses the seq field
+// (it predates the delta protocol) gets the beat again without it, and the
+// next api.SnapshotEvery beats too; then the agent tries seq again. The
+// caller holds h.mu.
+func (h *Relay) sendBeat(ctx context.Context, beat api.HeartbeatRequest, workers []api.Worker, ans *api.HeartbeatResponse) error {
+	if h.legacy > 0 {
+		h.legacy--
+		return h.do(ctx, http.MethodPost, h.url, wholeList(beat, workers), ans)
+	}
+	delta := beat
+	h.deltas.Next(&delta, workers)
+	err := h.do(ctx, http.MethodPost, h.url, delta, ans)
+	if !refusesSeq(err) {
+		h.deltas.Answer(*ans, err == nil)
+		return err
+	}
+	h.log.Info("the queen predates delta heartbeats; sending the whole worker list without seq", "beats", api.SnapshotEvery)
+	h.deltas.Resync()
+	h.legacy = api.SnapshotEvery
+	return h.do(ctx, http.MethodPost, h.url, wholeList(beat, workers), ans)
+}
+
+// wholeList returns beat with workers as its whole list and no seq: the
+// heartbeat of an agent before the delta protocol.
+func wholeList(beat api.HeartbeatRequest, workers []api.Worker) api.HeartbeatRequest {
+	beat.Workers = workers
+	if beat.Workers == nil {
+		beat.Workers = []api.Worker{}
+	}
+	return beat
+}
+
+// refusesSeq reports whether err is a queen refusing the seq field as
+// unknown (400 INVALID_JSON): one older than the delta protocol.
+func refusesSeq(err error) bool {
+	se, ok := errors.AsType[*StatusError](err)
+	return ok && se.StatusCode == http.StatusBadRequest && se.Detail.Code == api.CodeInvalidJSON &&
+		strings.Contains(se.Detail.Message, `unknown field "seq"`)
 }
 
 // devicesToSend returns the devices when the queen should get them with
