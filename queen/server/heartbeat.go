@@ -86,7 +86,8 @@ func (h *heartbeats) record(node string, at time.Time, req api.HeartbeatRequest,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	prev, ok := h.beats[node]
-	next := beat{at: at, req: agentFacts(prev.req, req), seq: prev.seq, hash: hash}
+	// sum stays what the last applied beat left until this one is applied.
+	next := beat{at: at, req: agentFacts(prev.req, req), seq: prev.seq, hash: hash, sum: prev.sum}
 	if req.PID != prev.req.PID || req.StartedUnix != prev.req.StartedUnix {
 		next.seq = 0
 	}

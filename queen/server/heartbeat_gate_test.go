@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
+	"github.com/rbee-fleet/rbee/queen/install"
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
@@ -71,5 +72,40 @@ func TestHeartbeatBusyAnswers503(t *testing.T) {
 	}
 	if _, ok := s.beats.last("gpu-1"); ok {
 		t.Error("a refused beat was recorded")
+	}
+}
+
+// TestRepeatedBodyStaysOnTheFastPath: an old agent's body equal to its
+// last one keeps the hash and the records' checksum it left, so every
+// repeat, not every other one, skips the decode.
+func TestRepeatedBodyStaysOnTheFastPath(t *testing.T) {
+	reg, err := hiveregistry.Open(t.Context(), filepath.Join(t.TempDir(), "beehives.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	if err := reg.Add(t.Context(), api.Node{NodeName: "gpu-1", SSHHost: "10.0.0.7", SSHPort: 22, GitRepoURL: "file:///srv/rbee.git",
+		GitBranch: "main", InstallPath: "/opt/rbee", AgentPort: 7835, Status: api.StatusOnline, Transport: api.TransportHTTP}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.SetTokens(t.Context(), "gpu-1", install.HashToken("hvt_test"), "agent-token"); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Registry: reg, Token: "test-admin-token-0123456789abcdef", Logger: slog.New(slog.DiscardHandler)})
+	w := api.Worker{ID: "w-1", Node: "gpu-1", URL: "http://10.0.0.7:8081", ModelRef: "hf:a/b", Backend: api.BackendCPU,
+		State: api.WorkerIdle, SlotsTotal: 1, SlotsAvailable: 1, StartedUnix: 1}
+	body, _ := json.Marshal(api.HeartbeatRequest{PID: 1, StartedUnix: 1, Workers: []api.Worker{w}})
+	for i := range 4 {
+		req := httptest.NewRequest(http.MethodPost, "/v1/hives/gpu-1/heartbeat", strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer hvt_test")
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("beat %d: %d %s", i, rec.Code, rec.Body)
+		}
+		b, _ := s.beats.last("gpu-1")
+		if b.hash == 0 || b.sum == 0 || b.sum != s.workers.Sum("gpu-1") {
+			t.Errorf("after beat %d: hash %x, sum %x, the records' %x: the next repeat would be decoded", i, b.hash, b.sum, s.workers.Sum("gpu-1"))
+		}
 	}
 }
