@@ -49,14 +49,18 @@ func unixTransport(path string) *http.Transport {
 }
 
 // checkRetry retries network errors (as retryablehttp's default policy
-// does, which also stops on a done ctx) and 5xx answers but 501, and never
-// a 4xx: the queen meant it.
+// does, which also stops on a done ctx) and 5xx answers but 501 and a 503
+// with Retry-After (a busy queen: the heartbeat loop waits as asked, an
+// event goes with the next beat), and never a 4xx: the queen meant it.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
 	if err != nil {
 		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable && retryAfter(resp) > 0 {
+		return false, nil // the caller waits as long as the queen asked
 	}
 	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented {
 		return true, fmt.Errorf("queen answered %s", resp.Status)

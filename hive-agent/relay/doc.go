@@ -3,10 +3,29 @@
 // each beat with the interval to the next and the agent jitters, and worker
 // register, update and remove events over the same client.
 //
+// A heartbeat carries the worker list under the delta protocol (README:
+// Heartbeat protocol; Deltas composes it): the first beat, every
+// api.SnapshotEvery-th (60: five minutes at 5 s) and the one after the
+// queen answered need_snapshot carry the whole list (a snapshot); the
+// others only the workers new or changed since the last beat the queen
+// acknowledged (acked_seq), the ids gone since, and again whatever an
+// unacknowledged beat or a worker event named since. A queen that never
+// acknowledges gets a snapshot every time; one older than the protocol,
+// which refuses the seq field (400 INVALID_JSON), gets the beat again as
+// the whole list without seq, and so the next api.SnapshotEvery beats,
+// before the agent tries seq again.
+//
 // A heartbeat carries the node's devices with the first beat, when
 // devices.Changed says they changed since the ones the queen accepted, and
 // when the queen's answer asks for them (need_devices); else it leaves
-// them out, so an unchanged beat is the same bytes as the one before.
+// them out.
+//
+// After a beat that failed (the queen unreachable or 5xx) and when the
+// queen asked for a snapshot, the next beat waits a random time up to the
+// interval, not the interval, so that the agents of a restarted queen come
+// back spread over one interval. A 503 with Retry-After (a busy queen) is
+// not retried at once: the next beat waits Retry-After plus up to as much
+// again at random; a worker event turned away so goes with the next beat.
 //
 // The heartbeat loop never stops on a failure and logs each change of
 // outcome once, not every beat: queen unreachable, hive token rejected (401

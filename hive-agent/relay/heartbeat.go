@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,7 +39,7 @@ type Config struct {
 	// Token is the hive token; it goes in the Authorization header only.
 	Token string
 	// Beat is the body sent on every heartbeat; its Workers come from
-	// Snapshot.
+	// Snapshot, as the whole list or as a delta.
 	Beat api.HeartbeatRequest
 	// Snapshot returns the agent's workers for each heartbeat; nil means
 	// none.
@@ -51,9 +52,11 @@ type Config struct {
 }
 
 // Relay is the agent's one line to the queen: heartbeats with the worker
-// snapshot, and worker register, update and remove events. It sends one
-// request at a time, so the queen sees events and snapshots in the order
-// they happened and a snapshot never undoes a later event.
+// list (a snapshot or a delta, see Deltas), and worker register, update and
+// remove events. It sends one request at a time, so the queen sees events
+// and beats in the order they happened and a beat never undoes a later
+// event; an event that could not be relayed goes with the next beats
+// until the queen acknowledges one.
 type Relay struct {
 	client   *retryablehttp.Client
 	base     string
@@ -69,6 +72,12 @@ type Relay struct {
 	// sent are the devices the queen last accepted (nil: none yet, or
 	// it asked for them again); guarded by mu.
 	sent *api.Devices
+	// deltas composes the beats' worker lists; guarded by mu.
+	deltas *Deltas
+	// legacy counts the beats still to send without seq, to a queen that
+	// refused the field (one older than the delta protocol); guarded by
+	// mu.
+	legacy int
 }
 
 // New returns the relay of the agent described by cfg, which logs to log.
@@ -91,6 +100,7 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		devices:  cfg.Devices,
 		node:     cfg.NodeName,
 		log:      log,
+		deltas:   NewDeltas(api.SnapshotEvery),
 	}
 	h.SetToken(cfg.Token)
 	return h, nil
@@ -103,6 +113,10 @@ func (h *Relay) SetToken(token string) { h.token.Store(&token) }
 // Run beats at once, then after each answer waits the interval the queen
 // asked for (DefaultInterval until it answers), until ctx is done. Failures
 // never stop it: it logs each change of outcome once and keeps beating.
+// The beat after a failed one, and the snapshot the queen asked for with
+// need_snapshot, wait a random time up to the interval, so that agents
+// that lost a restarted queen together do not come back together; a 503
+// with Retry-After waits that long and up to as long again at random.
 // While the queen answers that this node was removed (410 Gone), the
 // workers keep running and the waits double, jittered, up to
 // MaxRemovedBackoff; the first accepted beat brings the interval back.
@@ -124,28 +138,26 @@ func (h *Relay) Run(ctx context.Context) {
 		if err == nil {
 			s.interval = nextInterval(s.interval, ans.IntervalMS)
 		}
-		wait := s.next(classify(err))
+		wait := s.after(err, ans.NeedSnapshot)
 		last = h.report(last, err, s.interval)
 		timer.Reset(wait)
 	}
 }
 
-// Send posts one heartbeat, with the worker snapshot taken while no event
-// is in flight, under its own timeout and returns the queen's answer. A
-// non-2xx answer is a [*StatusError].
+// Send posts one heartbeat, with the worker list taken while no event is
+// in flight (whole or as a delta, as Deltas says), under its own timeout
+// and returns the queen's answer. A non-2xx answer is a [*StatusError].
 func (h *Relay) Send(ctx context.Context) (api.HeartbeatResponse, error) {
 	var ans api.HeartbeatResponse
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	beat := h.beat
+	var workers []api.Worker
 	if h.snapshot != nil {
-		beat.Workers = h.snapshot()
-	}
-	if beat.Workers == nil {
-		beat.Workers = []api.Worker{}
+		workers = h.snapshot()
 	}
 	beat.Devices = h.devicesToSend()
-	err := h.do(ctx, http.MethodPost, h.url, beat, &ans)
+	err := h.sendBeat(ctx, beat, workers, &ans)
 	if err != nil {
 		return ans, fmt.Errorf("send heartbeat: %w", err)
 	}
@@ -156,6 +168,47 @@ func (h *Relay) Send(ctx context.Context) (api.HeartbeatResponse, error) {
 		h.sent = nil
 	}
 	return ans, nil
+}
+
+// sendBeat sends beat with workers as Deltas says, or as the whole list
+// without seq while h.legacy lasts. A queen that refuses the seq field
+// (it predates the delta protocol) gets the beat again without it, and the
+// next api.SnapshotEvery beats too; then the agent tries seq again. The
+// caller holds h.mu.
+func (h *Relay) sendBeat(ctx context.Context, beat api.HeartbeatRequest, workers []api.Worker, ans *api.HeartbeatResponse) error {
+	if h.legacy > 0 {
+		h.legacy--
+		return h.do(ctx, http.MethodPost, h.url, wholeList(beat, workers), ans)
+	}
+	delta := beat
+	h.deltas.Next(&delta, workers)
+	err := h.do(ctx, http.MethodPost, h.url, delta, ans)
+	if !refusesSeq(err) {
+		h.deltas.Answer(*ans, err == nil)
+		return err
+	}
+	h.log.Info("the queen predates delta heartbeats; sending the whole worker list without seq", "beats", api.SnapshotEvery)
+	h.deltas.Resync()
+	h.legacy = api.SnapshotEvery
+	return h.do(ctx, http.MethodPost, h.url, wholeList(beat, workers), ans)
+}
+
+// wholeList returns beat with workers as its whole list and no seq: the
+// heartbeat of an agent before the delta protocol.
+func wholeList(beat api.HeartbeatRequest, workers []api.Worker) api.HeartbeatRequest {
+	beat.Workers = workers
+	if beat.Workers == nil {
+		beat.Workers = []api.Worker{}
+	}
+	return beat
+}
+
+// refusesSeq reports whether err is a queen refusing the seq field as
+// unknown (400 INVALID_JSON): one older than the delta protocol.
+func refusesSeq(err error) bool {
+	se, ok := errors.AsType[*StatusError](err)
+	return ok && se.StatusCode == http.StatusBadRequest && se.Detail.Code == api.CodeInvalidJSON &&
+		strings.Contains(se.Detail.Message, `unknown field "seq"`)
 }
 
 // devicesToSend returns the devices when the queen should get them with
@@ -212,7 +265,7 @@ func (h *Relay) do(ctx context.Context, method, u string, body, ans any) error {
 
 // statusError reads the queen's error body, if any, into a StatusError.
 func statusError(resp *http.Response) error {
-	se := &StatusError{StatusCode: resp.StatusCode}
+	se := &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp)}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	var body api.ErrorBody
 	if json.Unmarshal(bytes.TrimSpace(data), &body) == nil {

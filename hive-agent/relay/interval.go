@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -37,6 +38,31 @@ func (s *schedule) next(o outcome) time.Duration {
 	}
 	s.backoff = min(max(s.backoff, s.interval)*2, MaxRemovedBackoff)
 	return jitter(s.backoff)
+}
+
+// after returns the wait before the heartbeat after one that ended with
+// err (its answer asked for a snapshot when needSnapshot): Retry-After of
+// a busy queen plus up to as much again at random; a random time up to the
+// interval after a failure or when the queen asked for a snapshot, so that
+// the agents of a restarted queen come back spread over one interval; else
+// what next says.
+func (s *schedule) after(err error, needSnapshot bool) time.Duration {
+	o := classify(err)
+	if se, ok := errors.AsType[*StatusError](err); ok && se.RetryAfter > 0 && o == outcomeBusy {
+		s.backoff = 0
+		d := min(se.RetryAfter, MaxInterval)
+		return d + rand.N(d+1)
+	}
+	if o == outcomeUnreachable || o == outcomeBusy || needSnapshot {
+		s.backoff = 0
+		return spread(s.interval)
+	}
+	return s.next(o)
+}
+
+// spread returns a random wait in [MinInterval, d].
+func spread(d time.Duration) time.Duration {
+	return MinInterval + rand.N(max(d-MinInterval, 0)+1)
 }
 
 // nextInterval returns the interval the queen asked for in ms, clamped to

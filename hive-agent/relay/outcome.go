@@ -18,6 +18,7 @@ const (
 	outcomeRejected                   // 401 or 403: the hive token
 	outcomeRemoved                    // 410: the node was removed from the queen
 	outcomeRefused                    // any other 4xx
+	outcomeBusy                       // 503: the queen turned the beat away for now
 )
 
 // classify returns the outcome of a heartbeat that ended with err.
@@ -30,6 +31,8 @@ func classify(err error) outcome {
 		return outcomeRejected
 	case IsNodeRemoved(err):
 		return outcomeRemoved
+	case IsBusy(err):
+		return outcomeBusy
 	case isStatus:
 		return outcomeRefused
 	default:
@@ -58,6 +61,8 @@ func (h *Relay) report(last outcome, err error, interval time.Duration) outcome 
 	case outcomeRemoved:
 		se, _ := errors.AsType[*StatusError](err)
 		h.log.Error(removedMessage(h.node, os.Getpid()), "err", err, "hint", se.Detail.Hint)
+	case outcomeBusy:
+		h.log.Warn("queen busy; heartbeats continue after the wait it asks for", "err", err)
 	case outcomeRefused:
 		se, _ := errors.AsType[*StatusError](err)
 		h.log.Error("queen refused the heartbeat; heartbeats continue", "err", err, "code", se.Detail.Code, "hint", se.Detail.Hint)
@@ -83,6 +88,8 @@ func (h *Relay) logAccepted(last outcome, interval time.Duration) {
 		h.log.Info("queen reachable again; heartbeats resumed", "interval", interval)
 	case outcomeRejected:
 		h.log.Info("queen accepted the hive token again", "interval", interval)
+	case outcomeBusy:
+		h.log.Info("queen no longer busy; heartbeats resumed", "interval", interval)
 	case outcomeRemoved:
 		h.log.Info(fmt.Sprintf("queen accepts node %s again; heartbeats back to the queen's interval", h.node), "interval", interval)
 	default:

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/rbee-fleet/rbee/shared/api"
 )
@@ -15,6 +17,9 @@ type StatusError struct {
 	StatusCode int
 	// Detail is the queen's error body, when it sent one.
 	Detail api.ErrorDetail
+	// RetryAfter is the wait the queen asked for with a Retry-After
+	// header in seconds (0: none).
+	RetryAfter time.Duration
 }
 
 // Error names the status and the queen's message.
@@ -39,4 +44,21 @@ func IsTokenRejected(err error) bool {
 func IsNodeRemoved(err error) bool {
 	se, ok := errors.AsType[*StatusError](err)
 	return ok && se.StatusCode == http.StatusGone
+}
+
+// IsBusy reports whether err is the queen turning a request away for now
+// (503 Service Unavailable): nothing was applied, send again later.
+func IsBusy(err error) bool {
+	se, ok := errors.AsType[*StatusError](err)
+	return ok && se.StatusCode == http.StatusServiceUnavailable
+}
+
+// retryAfter returns the Retry-After header of resp in whole seconds, 0
+// when absent or not a number of seconds.
+func retryAfter(resp *http.Response) time.Duration {
+	n, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 3600)) * time.Second
 }

@@ -40,7 +40,7 @@ func Heartbeat(i int, h Hive, n int) api.HeartbeatRequest {
 	for d := range gpus {
 		req.Capabilities = append(req.Capabilities, api.CapabilityOf(api.BackendCUDA, d))
 	}
-	host := fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff)
+	host := hostOf(i)
 	for j := range req.Workers {
 		req.Workers[j] = worker(i, j, h.Name, host)
 	}

@@ -3,8 +3,20 @@
 // errors, rate and latency. Benchmarks use it to size the queen's
 // heartbeat path (see the README).
 //
-// Every hive's body is encoded once, before the clock starts, so the
-// generator spends its time on HTTP, not on JSON.
+// Run sends fixed bodies: every hive's body is encoded once, before the
+// clock starts, so the generator spends its time on HTTP, not on JSON. Its
+// beats carry no Seq: the queen takes them as old agents' snapshots.
+//
+// A Fleet simulates agents that keep state: each hive's workers change
+// between beats (Churn: free slots, states, new and removed workers,
+// relayed as worker events like the agent does), and each beats under
+// the delta protocol with the agent's own composer (relay.Deltas) or, for
+// every OldEvery-th hive, as an old agent with its whole list. A Round
+// beats every hive once, paced over a spread (one heartbeat interval for
+// the real rate) or as fast as Concurrency allows, and counts the
+// queen's answers (acknowledged, need_snapshot, busy). Truth is what the
+// agents hold; Diff compares it with what the queen lists (ListWorkers,
+// which follows next_cursor when the queen pages).
 package loadgen
 
 import (

@@ -4,12 +4,37 @@
 // SSH, the heartbeats and worker routes of the agents, and the worker
 // spawn and stop the queen asks of an agent, behind a bearer token.
 //
+// # Heartbeats
+//
+// A heartbeat carries the agent's worker list as a snapshot or as a delta
+// (README: Heartbeat protocol). The queen keeps per node the agent's facts
+// (version, pid, start time, listen address, capabilities), the Seq of the
+// last beat it applied, and for an old agent's beat without Seq a 64-bit
+// hash of its body and a checksum of the records it left: never the body
+// nor a decoded worker list, which lives in the worker registry only. A
+// snapshot replaces the node's records (Reconcile) and is acknowledged
+// (acked_seq) when it has a Seq; a delta (changed workers, removed ids)
+// is applied (ApplyDelta) and acknowledged when the queen applied its
+// base_seq or a later beat of the same agent process, else applied all
+// the same and answered need_snapshot: after a restart, after the stale
+// check or a stop dropped the node's workers, or for a new agent process.
+// A beat not newer than the last applied one of its agent (a duplicate,
+// one delivered late) is left out: acknowledged again when it is that
+// one. The beats of one node are applied one at a time. An old agent's
+// body equal to its last one, while the node's records are as that beat
+// left them, is neither decoded nor applied again: it only refreshes the
+// workers' heartbeat times.
+//
+// At most 8 × GOMAXPROCS heartbeats are handled at once; one that finds no
+// slot within 250 ms is answered 503 QUEEN_BUSY with a Retry-After picked
+// at random from 1 s to the heartbeat interval, and nothing of it is
+// applied: after a restart the agents spread out instead of timing out.
+//
 // # Devices and drift
 //
 // Heartbeats carry the agent's devices only when they changed; the queen
 // keeps the last ones per node in memory and answers need_devices while it
-// has none (after a restart), so a beat equal to the last accepted one is
-// still not decoded again. It reads each installed node's branch head with
+// has none (after a restart). It reads each installed node's branch head with
 // git ls-remote over the node's pooled connection every DriftInterval and
 // at an install check (InstallRequest.Check, which changes nothing), and
 // adds both to its node answers (Node.Devices, Node.BranchHead).

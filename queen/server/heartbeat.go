@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/http"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -16,13 +19,25 @@ import (
 	"github.com/rbee-fleet/rbee/shared/api"
 )
 
-// beat is the last heartbeat of a hive.
+// beat is what the queen keeps of a hive's last heartbeat: the agent's
+// facts, the delta protocol's sequence number and a hash of an old
+// agent's body; never the worker list, which lives in the worker
+// registry only.
 type beat struct {
-	at  time.Time
+	at time.Time
+	// req is the last beat's agent facts (version, pid, start, listen,
+	// capabilities) without Workers, Removed or Devices.
 	req api.HeartbeatRequest
-	// body is the request body req was decoded from; nil when the beat
-	// was not an agent's.
-	body []byte
+	// seq is the Seq of the last beat applied, to which a delta must be
+	// relative: 0 when unknown (no beat of this agent process applied
+	// since the queen started, or the queen dropped the node's workers
+	// since), and a delta is then answered need_snapshot.
+	seq uint64
+	// hash is the hash of the last body of a beat without Seq (an old
+	// agent sending its whole list every time), 0 for none: the same
+	// bytes again only refresh the heartbeat times, while the node's
+	// records still have sum (workerregistry.Sum) as that beat left them.
+	hash, sum uint64
 	// offline: the hive was marked not online since this beat (by the
 	// stale check, hive stop or uninstall), so the next beat sets it online.
 	offline bool
@@ -40,10 +55,17 @@ type heartbeats struct {
 	// them only when they changed.
 	devices map[string]*api.Devices
 	changed chan struct{} // closed and replaced on every beat
+	// nodes serialize the beats of one node, striped by name: a
+	// sequence check and the registry change it allows happen as one.
+	nodes [64]sync.Mutex
+	// gate bounds the heartbeats handled at once.
+	gate *gate
+	seed maphash.Seed
 }
 
 func newHeartbeats() *heartbeats {
-	return &heartbeats{beats: map[string]beat{}, devices: map[string]*api.Devices{}, changed: make(chan struct{})}
+	return &heartbeats{beats: map[string]beat{}, devices: map[string]*api.Devices{}, changed: make(chan struct{}),
+		gate: newGate(gateSlotsPerProc*runtime.GOMAXPROCS(0), gateWait), seed: maphash.MakeSeed()}
 }
 
 // devicesOf returns the last devices node's agent sent, nil when none
@@ -54,34 +76,88 @@ func (h *heartbeats) devicesOf(node string) *api.Devices {
 	return h.devices[node]
 }
 
-// record stores a beat and reports whether the hive may be marked offline
-// in the registry: no beat since the queen started, or the stale check
-// marked it offline since the last one.
-func (h *heartbeats) record(node string, at time.Time, req api.HeartbeatRequest, body []byte) (maybeOffline bool) {
+// record stores a beat's facts (req without its worker fields) and, for a
+// beat without Seq, the hash of its body. It returns the Seq of the last
+// beat of this agent process the queen applied (0: unknown; a beat of
+// another process, by pid or start time, makes it so) and reports whether
+// the hive may be marked offline in the registry: no beat since the queen
+// started, or the stale check marked it offline since the last one.
+func (h *heartbeats) record(node string, at time.Time, req api.HeartbeatRequest, hash uint64) (known uint64, maybeOffline bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	prev, ok := h.beats[node]
-	h.beats[node] = beat{at: at, req: req, body: body}
+	// sum stays what the last applied beat left until this one is applied.
+	next := beat{at: at, req: agentFacts(prev.req, req), seq: prev.seq, hash: hash, sum: prev.sum}
+	if req.PID != prev.req.PID || req.StartedUnix != prev.req.StartedUnix {
+		next.seq = 0
+	}
+	h.beats[node] = next
 	if req.Devices != nil {
 		h.devices[node] = req.Devices
 	}
 	close(h.changed)
 	h.changed = make(chan struct{})
-	return !ok || prev.offline
+	return next.seq, !ok || prev.offline
 }
 
-// repeated returns the last beat's request and body when body is the
-// same as the last accepted one of node: an agent whose workers did not
-// change sends the same bytes every interval, and those were decoded and
-// checked already.
-func (h *heartbeats) repeated(node string, body []byte) (api.HeartbeatRequest, []byte, bool) {
+// agentFacts returns req without its worker fields and devices, sharing
+// prev's strings when they are the same, so that a node's steady beats
+// keep nothing new.
+func agentFacts(prev, req api.HeartbeatRequest) api.HeartbeatRequest {
+	req.Workers, req.Removed, req.Devices = nil, nil, nil
+	req.Seq, req.Delta, req.BaseSeq = 0, false, 0
+	if req.AgentVersion == prev.AgentVersion {
+		req.AgentVersion = prev.AgentVersion
+	}
+	if req.Listen == prev.Listen {
+		req.Listen = prev.Listen
+	}
+	if slices.Equal(req.Capabilities, prev.Capabilities) {
+		req.Capabilities = prev.Capabilities
+	}
+	return req
+}
+
+// repeated returns the last beat's facts and the checksum of node's
+// records it left when body hashes the same as the last accepted beat
+// without Seq of node: an old agent whose workers did not change sends
+// the same bytes every interval, and those were decoded, checked and
+// applied already.
+func (h *heartbeats) repeated(node string, hash uint64) (api.HeartbeatRequest, uint64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	b, ok := h.beats[node]
-	if !ok || len(b.body) == 0 || !bytes.Equal(b.body, body) {
-		return api.HeartbeatRequest{}, nil, false
+	if !ok || b.hash == 0 || b.hash != hash {
+		return api.HeartbeatRequest{}, 0, false
 	}
-	return b.req, b.body, true
+	return b.req, b.sum, true
+}
+
+// setApplied stores seq as the last applied beat of node and sum as the
+// checksum of the records it left (used only with a body hash).
+func (h *heartbeats) setApplied(node string, seq, sum uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b, ok := h.beats[node]; ok {
+		b.seq, b.sum = seq, sum
+		h.beats[node] = b
+	}
+}
+
+// unknown forgets what node's last beat left in the registry: its Seq and
+// its body's hash, so that the next beat is applied in full.
+func (h *heartbeats) unknown(node string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b, ok := h.beats[node]; ok {
+		b.seq, b.hash, b.sum = 0, 0, 0
+		h.beats[node] = b
+	}
+}
+
+// nodeLock returns the lock that serializes node's beats.
+func (h *heartbeats) nodeLock(node string) *sync.Mutex {
+	return &h.nodes[maphash.String(h.seed, node)%uint64(len(h.nodes))]
 }
 
 // stopped notes that the queen stopped node's agent (hive stop,
@@ -92,6 +168,7 @@ func (h *heartbeats) stopped(node string) {
 	defer h.mu.Unlock()
 	if b, ok := h.beats[node]; ok {
 		b.offline, b.stopped = true, true
+		b.seq, b.hash, b.sum = 0, 0, 0
 		h.beats[node] = b
 	}
 }
@@ -155,50 +232,61 @@ var _ install.Heartbeats = (*heartbeats)(nil)
 
 // heartbeat takes an agent's heartbeat (POST /v1/hives/{name}/heartbeat),
 // authenticated by the node's hive token, and makes the worker registry's
-// entries of the node match the agent's snapshot. A body equal to the
-// node's last accepted one is neither decoded nor checked again.
+// entries of the node match the agent's list: a snapshot replaces them, a
+// delta changes them (README: Heartbeat protocol). The answer acknowledges
+// the beat's Seq when it was applied, or asks for a snapshot. A body the
+// same as the node's last beat without Seq is neither decoded nor checked
+// again. While as many beats as the gate allows are in flight, a beat
+// that waited gateWait for a slot is answered 503 with Retry-After.
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := api.ValidateNodeName(name); err != nil {
 		writeInvalid(w, err)
 		return
 	}
+	if !s.beats.gate.enter(r.Context()) {
+		writeBeatBusy(w, s.cfg.HeartbeatInterval)
+		return
+	}
+	defer s.beats.gate.leave()
 	if _, ok := s.authHive(w, r, name); !ok {
 		return
 	}
-	req, body, ok := s.readBeat(w, r, name)
+	in, ok := s.readBeat(w, r, name)
 	if !ok {
 		return
 	}
-	if s.beats.fromStopped(name, req.PID) {
+	if s.beats.fromStopped(name, in.req.PID) {
 		// Sent by the agent `hive stop` ended, before it ended: it shows
 		// nothing that still runs.
 		writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalMS: s.cfg.HeartbeatInterval.Milliseconds()})
 		return
 	}
-	now := s.cfg.Now()
-	if s.beats.record(name, now, req, body) {
-		s.markOnline(r.Context(), name)
-	}
-	added, removed, conflicts := s.workers.Reconcile(name, req.Workers, now)
-	if added+removed > 0 {
-		s.log.Info("worker registry reconciled with heartbeat", "node", name, "added", added, "removed", removed)
-	}
-	if len(conflicts) > 0 {
-		s.log.Warn("heartbeat reports worker ids another node holds; skipped", "node", name, "workers", conflicts)
-	}
-	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalMS: s.cfg.HeartbeatInterval.Milliseconds(),
-		NeedDevices: s.beats.devicesOf(name) == nil})
+	ans := s.applyBeat(r.Context(), name, in)
+	ans.IntervalMS = s.cfg.HeartbeatInterval.Milliseconds()
+	ans.NeedDevices = s.beats.devicesOf(name) == nil
+	writeJSON(w, http.StatusOK, ans)
 }
 
-// readBeat reads the heartbeat of node and returns it with its body: the
-// last accepted one again when the body is the same byte for byte, else
-// decoded and checked. On failure it has answered and returns false.
-func (s *Server) readBeat(w http.ResponseWriter, r *http.Request, name string) (api.HeartbeatRequest, []byte, bool) {
+// beatIn is a heartbeat as read: decoded and checked, or an old agent's
+// body the same as its last one (repeat; req holds the facts kept).
+type beatIn struct {
+	req    api.HeartbeatRequest
+	hash   uint64 // of the body, for a beat without Seq; else 0
+	repeat bool
+}
+
+// readBeat reads the heartbeat of node: the kept facts again when the body
+// hashes as the node's last one without Seq, else decoded and checked. On
+// failure it has answered and returns false.
+func (s *Server) readBeat(w http.ResponseWriter, r *http.Request, name string) (beatIn, bool) {
 	body, err := readBody(w, r)
+	hash := maphash.Bytes(s.beats.seed, body) | 1 // never 0: 0 is none
 	if err == nil {
-		if req, kept, ok := s.beats.repeated(name, body); ok {
-			return req, kept, true
+		// The records may have changed since (an event, the stale
+		// check): then the body is applied again.
+		if req, sum, ok := s.beats.repeated(name, hash); ok && s.workers.Sum(name) == sum {
+			return beatIn{req: req, hash: hash, repeat: true}, true
 		}
 	}
 	// decode answers a read error (413 for a body over the limit) as it
@@ -206,9 +294,12 @@ func (s *Server) readBeat(w http.ResponseWriter, r *http.Request, name string) (
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
 	var req api.HeartbeatRequest
 	if !s.checkBeat(w, r, name, &req) {
-		return api.HeartbeatRequest{}, nil, false
+		return beatIn{}, false
 	}
-	return req, body, true
+	if req.Seq != 0 {
+		hash = 0
+	}
+	return beatIn{req: req, hash: hash}, true
 }
 
 // readBody reads the body of r, at most maxBody bytes, into a slice of
@@ -221,8 +312,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		k, err := io.ReadFull(rd, body)
 		return body[:k], err
 	}
-	body, err := io.ReadAll(rd)
-	return bytes.Clone(body), err // ReadAll's buffer may be twice as large
+	return io.ReadAll(rd)
 }
 
 // errReader returns err, or io.EOF for nil.
@@ -239,6 +329,10 @@ func (e errReader) Read([]byte) (int, error) {
 // failure it has answered and returns false.
 func (s *Server) checkBeat(w http.ResponseWriter, r *http.Request, name string, req *api.HeartbeatRequest) bool {
 	if !decode(w, r, req) {
+		return false
+	}
+	if err := api.ValidateBeatSeq(*req); err != nil {
+		writeInvalid(w, err)
 		return false
 	}
 	if req.Devices != nil {
@@ -300,7 +394,7 @@ func (s *Server) Run(ctx context.Context) {
 	if nodes, err := s.cfg.Registry.List(ctx); err == nil {
 		for _, n := range nodes {
 			if n.Status == api.StatusOnline {
-				s.beats.record(n.NodeName, now, api.HeartbeatRequest{}, nil)
+				s.beats.record(n.NodeName, now, api.HeartbeatRequest{}, 0)
 			}
 		}
 	}
@@ -333,7 +427,7 @@ func (s *Server) markStale(ctx context.Context) {
 	}
 	s.beats.mu.Unlock()
 	for _, name := range stale {
-		if gone := s.workers.RemoveNode(name); gone > 0 {
+		if gone := s.forgetWorkers(name); gone > 0 {
 			s.log.Warn("hive silent, removing its workers", "node", name, "workers", gone, "stale_after", s.cfg.StaleAfter)
 		}
 		n, err := s.cfg.Registry.Get(ctx, name)
@@ -365,7 +459,7 @@ func (s *Server) markStale(ctx context.Context) {
 // the queen stopped it: its workers, and its last beat as a sign of life.
 func (s *Server) agentStopped(node string) {
 	s.beats.stopped(node)
-	if gone := s.workers.RemoveNode(node); gone > 0 {
+	if gone := s.forgetWorkers(node); gone > 0 {
 		s.log.Info("workers of the stopped agent forgotten", "node", node, "workers", gone)
 	}
 }

@@ -108,14 +108,26 @@ type HeartbeatRequest struct {
 	Listen string `json:"listen"`
 	// Capabilities are the device capabilities, e.g. "cpu", "cuda:0".
 	Capabilities []string `json:"capabilities,omitempty"`
-	// Workers is the agent's whole worker list; the queen makes its
-	// registry's entries of this node match it.
+	// Workers is the agent's whole worker list (a snapshot; the queen makes
+	// its registry's entries of this node match it) or, when Delta is set,
+	// only the workers that are new or changed since the beat BaseSeq.
 	Workers []Worker `json:"workers"`
+	// Seq numbers this agent process's beats from 1 (README: Heartbeat
+	// protocol); 0, as old agents send, makes the beat a snapshot the
+	// queen applies whatever it saw before.
+	Seq uint64 `json:"seq,omitempty"`
+	// Delta says that Workers and Removed are the changes since the beat
+	// BaseSeq, which the queen acknowledged (HeartbeatResponse.AckedSeq).
+	Delta bool `json:"delta,omitempty"`
+	// BaseSeq is the beat a delta is relative to; 0 for a snapshot.
+	BaseSeq uint64 `json:"base_seq,omitempty"`
+	// Removed are the ids of the workers gone since the beat BaseSeq, or
+	// named by a beat sent since and never acknowledged; only in a delta.
+	Removed []string `json:"removed,omitempty"`
 	// Devices are the node's devices, sent with the agent's first beat,
 	// when they changed (a GPU came or went, memory moved by more than
 	// 1/64 of its total) and when the queen asked (NeedDevices); absent
-	// otherwise, so an unchanged beat stays the same bytes. The queen keeps
-	// the last ones per node.
+	// otherwise. The queen keeps the last ones per node.
 	Devices *Devices `json:"devices,omitempty"`
 }
 
@@ -126,6 +138,14 @@ type HeartbeatResponse struct {
 	// NeedDevices asks the agent to send its devices with the next beat:
 	// the queen has none for the node (it restarted, say).
 	NeedDevices bool `json:"need_devices,omitempty"`
+	// AckedSeq is the beat's Seq when the queen applied it: the agent may
+	// send its next beats as deltas relative to it. 0 (an old queen, or a
+	// beat without Seq) means: keep sending snapshots.
+	AckedSeq uint64 `json:"acked_seq,omitempty"`
+	// NeedSnapshot asks for the whole worker list with the next beat: the
+	// queen could not apply a delta (it restarted, forgot the node's
+	// workers, or never saw the delta's base).
+	NeedSnapshot bool `json:"need_snapshot,omitempty"`
 }
 
 // InstallRequest is the body of POST /v1/install (queen setup install) and,
