@@ -2,9 +2,10 @@
 // record per worker id, owned by the node whose agent registered it.
 //
 // Agents change their own records as things happen (Register, Update,
-// Remove) and send their whole worker list with every heartbeat
-// (Reconcile), so after a queen restart the registry is whole again within
-// one heartbeat interval. A record belongs to one node: another node may
+// Remove) and send their worker list with their heartbeats: the whole list
+// when the queen asks for it (Reconcile), else what changed since the beat
+// the queen acknowledged (ApplyDelta), so after a queen restart the
+// registry is whole again within two heartbeat intervals. A record belongs to one node: another node may
 // neither take its id nor change it. The queen drops a silent hive's
 // workers with RemoveNode.
 //
