@@ -24,8 +24,10 @@
 //
 // Choices worth knowing:
 //
-//   - The git server is a git daemon (127.0.0.1:<free port> in loopback mode,
-//     the bridge address in netns mode) serving one bare repository,
+//   - The git server is git daemon (127.0.0.1:<free port> in loopback mode,
+//     the bridge address in netns mode; one `git daemon --inetd` per
+//     connection behind a listener with the system's backlog, as a real
+//     server has, where git daemon's own has 5) serving one bare repository,
 //     rbee.git, whose branch main is a snapshot of the source checkout's
 //     working tree (tracked and untracked files, minus ignored ones), so the
 //     hosts build exactly the code under test, committed or not. The

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// Git is the fleet's git server: a git daemon serving one bare repository.
+// Git is the fleet's git server: git daemon (one `git daemon --inetd` per
+// connection, see serveGit) serving one bare repository.
 type Git struct {
 	URL     string   `json:"url"`      // git://ADDR:PORT/rbee.git, what hosts clone
 	RepoDir string   `json:"repo_dir"` // the bare repository; tests may push to it
@@ -62,11 +63,12 @@ func startGit(ctx context.Context, f *Fleet, source string) (*Git, error) {
 }
 
 func startGitDaemon(ctx context.Context, bin, base, host string, port int) (*Process, error) {
-	listen := "--listen=" + host
-	argv := []string{bin, "--reuseaddr", "--export-all", "--informative-errors", "--verbose",
-		"--base-path=" + base, listen, "--port=" + strconv.Itoa(port), base}
+	argv, err := gitServerArgv(bin, base, host, port)
+	if err != nil {
+		return nil, err
+	}
 	logPath := filepath.Join(base, fmt.Sprintf("git-daemon-%d.log", port))
-	p, err := startDaemon(argv, logPath, "--base-path="+base)
+	p, err := startDaemon(argv, logPath, gitAcceptArg+" "+net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
 	}
