@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -89,35 +90,32 @@ func TestSIGTERMStopsWorkers(t *testing.T) {
 	}
 }
 
-// freePortRange returns the first of n consecutive loopback ports that
-// were free a moment ago, from a base picked by the OS.
+// freePortRange returns the first of n consecutive ports that were free a
+// moment ago. The base is random below the kernel's ephemeral range
+// (32768 and up), where the outgoing connections of tests running beside
+// this one (thousands, in the load tests) take no port.
 func freePortRange(t *testing.T, n int) int {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if base+n > 65535 {
-			continue
-		}
-		free := true
-		for p := base; p < base+n && free; p++ {
-			l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
-			if err != nil {
-				free = false
-				continue
-			}
-			l.Close()
-		}
-		if free {
+	for range 200 {
+		base := 20000 + rand.IntN(12000)
+		if portsFree(base, n) {
 			return base
 		}
 	}
 	t.Fatal("no free port range")
 	return 0
+}
+
+// portsFree reports whether ports base to base+n-1 can be listened on.
+func portsFree(base, n int) bool {
+	for p := base; p < base+n; p++ {
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
 }
 
 // TestSpawnWithoutWorkerBinary spawns through a real agent whose backend
