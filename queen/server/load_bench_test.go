@@ -9,7 +9,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -24,7 +23,6 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/queen/hiveregistry"
-	"github.com/rbee-fleet/rbee/queen/install"
 	"github.com/rbee-fleet/rbee/queen/loadgen"
 	"github.com/rbee-fleet/rbee/queen/server"
 	"github.com/rbee-fleet/rbee/shared/api"
@@ -61,7 +59,7 @@ const (
 //	go test -run '^$' -bench HeartbeatIngest -benchtime 1x ./queen/server/
 func BenchmarkHeartbeatIngest(b *testing.B) {
 	reg := openBenchRegistry(b, filepath.Join(b.TempDir(), "beehives.db"))
-	hives := registerHives(b, reg, "hb", ingestHives)
+	hives := registerFleet(b, reg, "hb", ingestHives)
 	srv := server.New(server.Config{Registry: reg, Token: token, Logger: slog.New(slog.DiscardHandler),
 		HeartbeatInterval: benchInterval, StaleAfter: 30 * time.Second})
 	go srv.Run(b.Context())
@@ -158,7 +156,7 @@ func queenRSS(b *testing.B, bin string, nodes, workers int) (idle, rss, hwm int6
 	if err != nil {
 		b.Fatal(err)
 	}
-	hives := registerHives(b, reg, "rss", nodes)
+	hives := registerFleet(b, reg, "rss", nodes)
 	if err := reg.Close(); err != nil {
 		b.Fatal(err)
 	}
@@ -274,32 +272,6 @@ func openBenchRegistry(b *testing.B, path string) *hiveregistry.Registry {
 	return reg
 }
 
-// registerHives adds n online nodes named <prefix>-NNNN, each with a fresh
-// hive token, and returns them as loadgen hives.
-func registerHives(b *testing.B, reg *hiveregistry.Registry, prefix string, n int) []loadgen.Hive {
-	b.Helper()
-	start := time.Now()
-	hives := make([]loadgen.Hive, n)
-	for i := range hives {
-		name := fmt.Sprintf("%s-%04d", prefix, i)
-		err := reg.Add(b.Context(), api.Node{
-			NodeName: name, SSHHost: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), SSHPort: 22,
-			GitRepoURL: "file:///srv/git/rbee.git", GitBranch: "main", InstallPath: "/opt/rbee",
-			AgentPort: api.DefaultAgentPort, Status: api.StatusOnline, Transport: api.TransportHTTP,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		tok, hash := install.MintToken()
-		agentTok, _ := install.MintToken()
-		if err := reg.SetTokens(b.Context(), name, hash, agentTok); err != nil {
-			b.Fatal(err)
-		}
-		hives[i] = loadgen.Hive{Name: name, Token: tok}
-	}
-	b.Logf("registered %d hives in %v", n, time.Since(start).Round(time.Millisecond))
-	return hives
-}
 
 // runLoad runs cfg and fails the benchmark on any failed request.
 func runLoad(b *testing.B, cfg loadgen.Config) loadgen.Stats {

@@ -42,7 +42,7 @@ type benchQueen struct {
 func newBenchQueen(b *testing.B, hives, workers int) *benchQueen {
 	b.Helper()
 	reg := openBenchRegistry(b, filepath.Join(b.TempDir(), "beehives.db"))
-	q := &benchQueen{hives: registerHives(b, reg, "sp", hives)}
+	q := &benchQueen{hives: registerFleet(b, reg, "sp", hives)}
 	q.srv = server.New(server.Config{Registry: reg, Token: token, Logger: slog.New(slog.DiscardHandler),
 		HeartbeatInterval: benchInterval, StaleAfter: time.Minute})
 	ts := httptest.NewServer(q.srv.Handler())
