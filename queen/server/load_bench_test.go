@@ -272,7 +272,6 @@ func openBenchRegistry(b *testing.B, path string) *hiveregistry.Registry {
 	return reg
 }
 
-
 // runLoad runs cfg and fails the benchmark on any failed request.
 func runLoad(b *testing.B, cfg loadgen.Config) loadgen.Stats {
 	b.Helper()
