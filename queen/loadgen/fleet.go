@@ -238,7 +238,7 @@ func (h *simHive) beat(ctx context.Context, f *Fleet, ch Churn, out *roundOut) {
 		if ch.Events {
 			out.Events++
 			h.deltas.Dirty(ev.id) // as the relay does for every event
-			_ = f.timed(out, func() error { return f.event(ctx, h, ev) })
+			_ = out.timed(func() error { return f.event(ctx, h, ev) })
 		}
 	}
 	req := h.facts
@@ -254,7 +254,7 @@ func (h *simHive) beat(ctx context.Context, f *Fleet, ch Churn, out *roundOut) {
 		out.Deltas++
 	}
 	var ans api.HeartbeatResponse
-	err := f.timed(out, func() error {
+	err := out.timed(func() error {
 		return f.post(ctx, h, http.MethodPost, "/v1/hives/"+url.PathEscape(h.h.Name)+"/heartbeat", req, &ans)
 	})
 	lost := err == nil && !h.old && h.rng.Float64() < f.cfg.LoseAnswers
@@ -280,19 +280,6 @@ func (h *simHive) tally(out *roundOut, err error, ans api.HeartbeatResponse) {
 	h.settled = err == nil && (h.old || ans.AckedSeq != 0) && !ans.NeedSnapshot
 }
 
-// timed runs send, recording its latency and failure in out.
-func (f *Fleet) timed(out *roundOut, send func() error) error {
-	began := time.Now()
-	err := send()
-	out.latencies = append(out.latencies, time.Since(began))
-	if err != nil {
-		out.errors++
-		if out.firstErr == nil {
-			out.firstErr = err
-		}
-	}
-	return err
-}
 
 // statusError is a non-2xx answer.
 type statusError struct {

@@ -217,17 +217,23 @@ func (g *generator) loop() result {
 		}
 		hives := int64(len(g.reqs))
 		r := &g.reqs[n%hives]
-		began := time.Now()
-		err := g.send(r.url, r.auth, r.bodies[(n/hives)%2])
-		res.latencies = append(res.latencies, time.Since(began))
-		if err != nil {
-			res.errors++
-			if res.firstErr == nil {
-				res.firstErr = err
-			}
-		}
+		res.timed(func() error { return g.send(r.url, r.auth, r.bodies[(n/hives)%2]) })
 	}
 	return res
+}
+
+// timed runs send, recording its latency and failure.
+func (res *result) timed(send func() error) error {
+	began := time.Now()
+	err := send()
+	res.latencies = append(res.latencies, time.Since(began))
+	if err != nil {
+		res.errors++
+		if res.firstErr == nil {
+			res.firstErr = err
+		}
+	}
+	return err
 }
 
 // send posts one heartbeat and reads the whole answer, so the connection
