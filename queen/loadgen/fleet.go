@@ -280,7 +280,6 @@ func (h *simHive) tally(out *roundOut, err error, ans api.HeartbeatResponse) {
 	h.settled = err == nil && (h.old || ans.AckedSeq != 0) && !ans.NeedSnapshot
 }
 
-
 // statusError is a non-2xx answer.
 type statusError struct {
 	status int
