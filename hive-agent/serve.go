@@ -48,7 +48,7 @@ func (s *serveCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(s.LogLevel).With("node", cfg.NodeName, "queen", cfg.QueenURL)
+	log := newLogger(s.LogLevel).With("node", cfg.NodeName, "queen", strings.Join(agentconfig.QueenURLs(cfg), ","))
 	// Listen before touching the pid file: a second agent on the same
 	// install must not clobber the first one's.
 	ln, err := listenAPI(cfg.Listen)
@@ -81,9 +81,10 @@ func serve(ctx context.Context, log *slog.Logger, cfg api.AgentConfig, configPat
 	watch := devices.NewWatcher(devs, detect, redetectInterval(log))
 	var sup *supervisor.Supervisor
 	rl, err := relay.New(relay.Config{
-		QueenURL: cfg.QueenURL,
-		NodeName: cfg.NodeName,
-		Token:    cfg.HiveToken,
+		QueenURL:  cfg.QueenURL,
+		QueenURLs: cfg.QueenURLs,
+		NodeName:  cfg.NodeName,
+		Token:     cfg.HiveToken,
 		Beat: api.HeartbeatRequest{
 			AgentVersion: version.String(),
 			PID:          os.Getpid(),

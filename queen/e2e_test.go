@@ -48,13 +48,25 @@ type daemon struct {
 
 func startDaemon(t testing.TB, dataDir string, extra ...string) *daemon {
 	t.Helper()
-	bin := buildQueen(t)
+	return startDaemonAt(t, dataDir, freeAddr(t), extra...)
+}
+
+// freeAddr returns a loopback address with a port free now.
+func freeAddr(t testing.TB) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startDaemonAt starts `queen serve` on addr with dataDir and extra flags
+// and waits until it answers health.
+func startDaemonAt(t testing.TB, dataDir, addr string, extra ...string) *daemon {
+	t.Helper()
+	bin := buildQueen(t)
 	d := &daemon{url: "http://" + addr, dataDir: dataDir, logPath: filepath.Join(t.TempDir(), "queen.log"), exited: make(chan struct{})}
 	logFile, err := os.Create(d.logPath)
 	if err != nil {

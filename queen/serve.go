@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 type serveCmd struct {
 	Listen            string        `default:"127.0.0.1:7833" help:"Address to serve the API on."`
 	AdvertiseURL      string        `name:"advertise-url" help:"URL hive agents reach the queen at (default: derived from --listen)."`
+	PeerURLs          []string      `name:"peer-url" sep:"," placeholder:"URL" help:"The other queens of the HA pair, as agents reach them (repeat the flag or separate by commas). Install writes them, after --advertise-url, into the config of http transport agents, which move to the queen that answers as active."`
 	HeartbeatInterval time.Duration `name:"heartbeat-interval" default:"5s" help:"Heartbeat interval the queen asks agents for."`
 	StaleAfter        time.Duration `name:"stale-after" default:"30s" help:"Silence after which a hive is offline."`
 	DriftInterval     time.Duration `name:"drift-interval" default:"5m" help:"How often to read each installed node's branch head (list-nodes shows 'behind')."`
@@ -65,13 +67,18 @@ func (s *serveCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; is another queen running? pick another address with --listen", s.Listen, err)
 	}
+	peers, err := checkPeerURLs(s.PeerURLs)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	settings, err := s.gatewaySettings()
 	if err != nil {
 		return err
 	}
 	cfg := server.Config{
 		Token: token, Logger: log,
-		QueenURL: s.queenURL(ln.Addr()), AgentBinary: agentBinary(),
+		QueenURL: s.queenURL(ln.Addr()), PeerURLs: peers, AgentBinary: agentBinary(),
 		HeartbeatInterval: s.HeartbeatInterval, StaleAfter: s.StaleAfter, DriftInterval: s.DriftInterval,
 		Gateway: settings,
 	}
@@ -113,6 +120,25 @@ func (s *serveCmd) queenURL(addr net.Addr) string {
 		return ""
 	}
 	return "http://" + tcp.String()
+}
+
+// checkPeerURLs checks --peer-url: each an http:// or https:// URL with a
+// host, as agents reach that queen; it returns them without trailing
+// slashes.
+func checkPeerURLs(raw []string) ([]string, error) {
+	var out []string
+	for _, p := range raw {
+		p = strings.TrimRight(strings.TrimSpace(p), "/")
+		if p == "" {
+			continue
+		}
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--peer-url %q is not an http:// or https:// URL with a host; give each other queen of the HA pair as agents reach it, e.g. --peer-url http://10.0.0.2:7833", p)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // agentBinary is the prebuilt hive-agent that install uploads: the one next

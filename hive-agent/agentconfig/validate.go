@@ -32,6 +32,8 @@ func ApplyDefaults(cfg *api.AgentConfig) {
 const (
 	ruleRequired  = "is required"
 	ruleQueenURL  = "must be an http:// or https:// URL with a host, e.g. http://10.0.0.1:7833, or unix:// and an absolute socket path"
+	ruleQueenURLs = "must be an http:// or https:// URL with a host, e.g. http://10.0.0.2:7833"
+	ruleUnixAlone = "must be the only queen URL: a unix:// queen_url (the ssh transport's forward) goes with no queen_urls"
 	ruleToken     = "must not contain spaces or control characters"
 	ruleListen    = "must be host:port with a port of 1–65535, e.g. 0.0.0.0:7835, or an absolute socket path"
 	rulePort      = "must be 1–65535"
@@ -70,7 +72,12 @@ func Validate(cfg api.AgentConfig) error {
 		}
 	}
 	add(checkNodeName(cfg.NodeName))
-	add(checkQueenURL(cfg.QueenURL))
+	if cfg.QueenURL != "" || len(cfg.QueenURLs) == 0 {
+		add(checkQueenURL(cfg.QueenURL))
+	}
+	for _, fe := range checkQueenURLs(cfg) {
+		add(fe)
+	}
 	add(checkToken(cfg.HiveToken))
 	add(checkListen(cfg.Listen))
 	add(checkPort("worker_port_min", cfg.WorkerPortMin))
@@ -215,6 +222,39 @@ func checkQueenURL(raw string) *api.FieldError {
 		return &api.FieldError{Field: "queen_url", Value: u.Redacted(), Rule: ruleQueenURL}
 	}
 	return nil
+}
+
+// checkQueenURLs checks each of queen_urls: http(s) URLs only, and none
+// next to a unix:// queen_url.
+func checkQueenURLs(cfg api.AgentConfig) []*api.FieldError {
+	if strings.HasPrefix(cfg.QueenURL, "unix://") && len(cfg.QueenURLs) > 0 {
+		return []*api.FieldError{{Field: "queen_url", Value: cfg.QueenURL, Rule: ruleUnixAlone}}
+	}
+	var errs []*api.FieldError
+	for i, raw := range cfg.QueenURLs {
+		field := "queen_urls[" + strconv.Itoa(i) + "]"
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			errs = append(errs, &api.FieldError{Field: field, Rule: ruleQueenURLs})
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, &api.FieldError{Field: field, Value: u.Redacted(), Rule: ruleQueenURLs})
+		}
+	}
+	return errs
+}
+
+// QueenURLs returns the queens the agent of cfg beats to, in the order it
+// tries them: queen_url first, then queen_urls, each once, without
+// trailing slashes.
+func QueenURLs(cfg api.AgentConfig) []string {
+	var out []string
+	for _, u := range append([]string{cfg.QueenURL}, cfg.QueenURLs...) {
+		if u = strings.TrimRight(u, "/"); u != "" && !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // checkToken never puts the token in the error.

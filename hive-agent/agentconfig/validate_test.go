@@ -30,6 +30,14 @@ func TestValidate(t *testing.T) {
 		{name: "queen_url without scheme", edit: api.AgentConfig{QueenURL: "10.0.0.1:7833"}, want: []string{"queen_url"}},
 		{name: "ftp queen_url", edit: api.AgentConfig{QueenURL: "ftp://10.0.0.1/"}, want: []string{"queen_url"}},
 		{name: "queen_url without host", edit: api.AgentConfig{QueenURL: "http:///v1"}, want: []string{"queen_url"}},
+		{name: "an HA pair's queen_urls", edit: api.AgentConfig{QueenURLs: []string{"http://10.0.0.1:7833", "https://10.0.0.9:7833/"}}},
+		{name: "queen_urls without queen_url", edit: api.AgentConfig{QueenURLs: []string{"http://10.0.0.9:7833"}}, zero: []string{"queen_url"}},
+		{name: "queen_urls with a unix socket", edit: api.AgentConfig{QueenURLs: []string{"http://10.0.0.9:7833", "unix:///opt/rbee/run/queen.sock"}},
+			want: []string{"queen_urls[1]"}},
+		{name: "queen_urls next to a unix queen_url", edit: api.AgentConfig{QueenURL: "unix:///opt/rbee/run/queen.sock", QueenURLs: []string{"http://10.0.0.9:7833"}},
+			want: []string{"queen_url"}},
+		{name: "queen_urls without scheme and without host", edit: api.AgentConfig{QueenURLs: []string{"10.0.0.9:7833", "http:///v1", "ftp://q/"}},
+			want: []string{"queen_urls[0]", "queen_urls[1]", "queen_urls[2]"}},
 		{name: "missing hive_token", zero: []string{"hive_token"}, want: []string{"hive_token"}},
 		{name: "hive_token with a newline", edit: api.AgentConfig{HiveToken: testToken + "\n"}, want: []string{"hive_token"}},
 		{name: "listen without port", edit: api.AgentConfig{Listen: "0.0.0.0"}, want: []string{"listen"}},
@@ -77,6 +85,27 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestQueenURLs(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  api.AgentConfig
+		want []string
+	}{
+		{name: "queen_url alone (an older config)", cfg: api.AgentConfig{QueenURL: "http://a:7833/"}, want: []string{"http://a:7833"}},
+		{name: "queen_url first, then queen_urls once each", cfg: api.AgentConfig{QueenURL: "http://b:7833",
+			QueenURLs: []string{"http://a:7833", "http://b:7833/", "http://a:7833"}}, want: []string{"http://b:7833", "http://a:7833"}},
+		{name: "queen_urls alone", cfg: api.AgentConfig{QueenURLs: []string{"http://a:7833", "http://b:7833"}},
+			want: []string{"http://a:7833", "http://b:7833"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := QueenURLs(tt.cfg); !slices.Equal(got, tt.want) {
+				t.Errorf("QueenURLs = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestApplyDefaults(t *testing.T) {
 	var cfg api.AgentConfig
 	ApplyDefaults(&cfg)
@@ -115,6 +144,9 @@ func configWith(t *testing.T, edit api.AgentConfig, zero []string) api.AgentConf
 	}
 	if edit.QueenURL != "" {
 		cfg.QueenURL = edit.QueenURL
+	}
+	if edit.QueenURLs != nil {
+		cfg.QueenURLs = edit.QueenURLs
 	}
 	if edit.HiveToken != "" {
 		cfg.HiveToken = edit.HiveToken

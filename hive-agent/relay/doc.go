@@ -27,6 +27,19 @@
 // not retried at once: the next beat waits Retry-After plus up to as much
 // again at random; a worker event turned away so goes with the next beat.
 //
+// An agent of an HA pair of queens (the http transport) has a list of
+// queen URLs (Config.QueenURLs) and sends everything to one of them. When
+// that one answers 503 STANDBY naming the active queen in the
+// X-Rbee-Active-Queen header, and that URL is in the list, the relay
+// switches to it and sends the request there at once; a URL outside the
+// list is never followed, so the hive token goes only to the configured
+// queens. A queen that cannot be reached (connection refused, a timeout),
+// or a standby that names no other queen of the list, moves the relay to
+// the next queen of the list, round robin, for the next beat, which waits
+// as a failed one does. Each switch is logged once. A queen switched to
+// is treated as one that knows nothing of the agent: the next beat is a
+// snapshot with the devices.
+//
 // The heartbeat loop never stops on a failure and logs each change of
 // outcome once, not every beat: queen unreachable, hive token rejected (401
 // or 403), node removed (410 Gone, code NODE_REMOVED), other refusals, and

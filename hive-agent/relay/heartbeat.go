@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,8 +33,15 @@ const maxAnswer = 1 << 20
 type Config struct {
 	// QueenURL is the queen's base URL, e.g. http://10.0.0.1:7833, or
 	// unix:///path/queen.sock: the queen's remote forward on this node
-	// (the ssh transport), which only this node's user may open.
+	// (the ssh transport), which only this node's user may open. It is
+	// the first queen tried.
 	QueenURL string
+	// QueenURLs are the other queens of an HA pair (http(s) URLs, the http
+	// transport), as agentconfig.QueenURLs lists them; QueenURL may be
+	// among them. The relay beats to one, follows a standby's pointer to
+	// the active queen only within this list, and tries the next one when
+	// a queen cannot be reached (see Failover).
+	QueenURLs []string
 	// NodeName is this node's name in the queen's registry.
 	NodeName string
 	// Token is the hive token; it goes in the Authorization header only.
@@ -59,8 +67,6 @@ type Config struct {
 // until the queen acknowledges one.
 type Relay struct {
 	client   *retryablehttp.Client
-	base     string
-	url      string
 	token    atomic.Pointer[string] // replaced by SetToken
 	beat     api.HeartbeatRequest
 	snapshot func() []api.Worker
@@ -69,6 +75,12 @@ type Relay struct {
 	log      *slog.Logger
 
 	mu sync.Mutex // one request at a time
+	// queens are the queens' base URLs, cur the index of the one
+	// requests go to, rotating whether the last switch was a rotation
+	// (logged at debug until a queen answers again); guarded by mu.
+	queens   []string
+	cur      int
+	rotating bool
 	// sent are the devices the queen last accepted (nil: none yet, or
 	// it asked for them again); guarded by mu.
 	sent *api.Devices
@@ -86,15 +98,20 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		return nil, fmt.Errorf("encode heartbeat: %w", err)
 	}
 	client := newClient(log)
-	base := strings.TrimRight(cfg.QueenURL, "/")
-	if sock, ok := strings.CutPrefix(base, "unix://"); ok {
+	queens := queenList(cfg)
+	if len(queens) == 0 {
+		return nil, errors.New("no queen URL; set queen_url in the agent's config")
+	}
+	if sock, ok := strings.CutPrefix(queens[0], "unix://"); ok {
+		if len(queens) > 1 {
+			return nil, errors.New("a unix:// queen URL (the ssh transport's forward) must be the only one; drop queen_urls from the agent's config")
+		}
 		client.HTTPClient.Transport = unixTransport(sock)
-		base = "http://queen"
+		queens[0] = "http://queen"
 	}
 	h := &Relay{
 		client:   client,
-		base:     base,
-		url:      base + "/v1/hives/" + url.PathEscape(cfg.NodeName) + "/heartbeat",
+		queens:   queens,
 		beat:     cfg.Beat,
 		snapshot: cfg.Snapshot,
 		devices:  cfg.Devices,
@@ -105,6 +122,21 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 	h.SetToken(cfg.Token)
 	return h, nil
 }
+
+// queenList returns cfg's queens, QueenURL first, each once, without
+// trailing slashes.
+func queenList(cfg Config) []string {
+	var out []string
+	for _, u := range append([]string{cfg.QueenURL}, cfg.QueenURLs...) {
+		if u = strings.TrimRight(u, "/"); u != "" && !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// beatPath is the heartbeat route of this node.
+func (h *Relay) beatPath() string { return "/v1/hives/" + url.PathEscape(h.node) + "/heartbeat" }
 
 // SetToken makes token the hive token of the requests that start from now
 // on; one in flight keeps the token it was sent with.
@@ -157,7 +189,7 @@ func (h *Relay) Send(ctx context.Context) (api.HeartbeatResponse, error) {
 		workers = h.snapshot()
 	}
 	beat.Devices = h.devicesToSend()
-	err := h.sendBeat(ctx, beat, workers, &ans)
+	err := h.sendBeat(ctx, &beat, workers, &ans)
 	if err != nil {
 		return ans, fmt.Errorf("send heartbeat: %w", err)
 	}
@@ -173,16 +205,27 @@ func (h *Relay) Send(ctx context.Context) (api.HeartbeatResponse, error) {
 // sendBeat sends beat with workers as Deltas says, or as the whole list
 // without seq while h.legacy lasts. A queen that refuses the seq field
 // (it predates the delta protocol) gets the beat again without it, and the
-// next api.SnapshotEvery beats too; then the agent tries seq again. The
+// next api.SnapshotEvery beats too; then the agent tries seq again. A
+// beat a standby turned away goes at once to the active queen it named
+// (see failover), with beat's devices set again for the new queen. The
 // caller holds h.mu.
-func (h *Relay) sendBeat(ctx context.Context, beat api.HeartbeatRequest, workers []api.Worker, ans *api.HeartbeatResponse) error {
+func (h *Relay) sendBeat(ctx context.Context, beat *api.HeartbeatRequest, workers []api.Worker, ans *api.HeartbeatResponse) error {
 	if h.legacy > 0 {
 		h.legacy--
-		return h.do(ctx, http.MethodPost, h.url, wholeList(beat, workers), ans)
+		return h.do(ctx, http.MethodPost, h.beatPath(), wholeList(*beat, workers), ans)
 	}
-	delta := beat
-	h.deltas.Next(&delta, workers)
-	err := h.do(ctx, http.MethodPost, h.url, delta, ans)
+	var err error
+	for i := range 2 { // a beat a standby turned away goes at once to the active queen it names, as a snapshot with the devices
+		if i > 0 {
+			beat.Devices = h.devicesToSend()
+		}
+		delta := *beat
+		h.deltas.Next(&delta, workers)
+		err = h.attempt(ctx, http.MethodPost, h.beatPath(), delta, ans)
+		if !h.failover(ctx, err) {
+			break
+		}
+	}
 	if !refusesSeq(err) {
 		h.deltas.Answer(*ans, err == nil)
 		return err
@@ -190,7 +233,7 @@ func (h *Relay) sendBeat(ctx context.Context, beat api.HeartbeatRequest, workers
 	h.log.Info("the queen predates delta heartbeats; sending the whole worker list without seq", "beats", api.SnapshotEvery)
 	h.deltas.Resync()
 	h.legacy = api.SnapshotEvery
-	return h.do(ctx, http.MethodPost, h.url, wholeList(beat, workers), ans)
+	return h.do(ctx, http.MethodPost, h.beatPath(), wholeList(*beat, workers), ans)
 }
 
 // wholeList returns beat with workers as its whole list and no seq: the
@@ -224,9 +267,23 @@ func (h *Relay) devicesToSend() *api.Devices {
 	return &d
 }
 
-// do sends one request with body as JSON (nil: none) under requestTimeout
-// and decodes a 2xx answer into ans (nil: ignored). The caller holds h.mu.
-func (h *Relay) do(ctx context.Context, method, u string, body, ans any) error {
+// do sends one request to path of the current queen, and once more to the
+// active queen a standby named (see failover). The caller holds h.mu.
+func (h *Relay) do(ctx context.Context, method, path string, body, ans any) error {
+	err := h.attempt(ctx, method, path, body, ans)
+	if h.failover(ctx, err) {
+		err = h.attempt(ctx, method, path, body, ans)
+		h.failover(ctx, err)
+	}
+	return err
+}
+
+// attempt sends one request to path of the current queen with body as
+// JSON (nil: none) under requestTimeout and decodes a 2xx answer into ans
+// (nil: ignored). A request that reached no queen fails with an
+// [*UnreachableError]. The caller holds h.mu.
+func (h *Relay) attempt(ctx context.Context, method, path string, body, ans any) error {
+	u := h.queens[h.cur] + path
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	var data []byte
@@ -247,7 +304,7 @@ func (h *Relay) do(ctx context.Context, method, u string, body, ans any) error {
 	req.Header.Set("User-Agent", "hive-agent/"+version.String())
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return err
+		return &UnreachableError{Queen: h.queens[h.cur], Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -265,7 +322,8 @@ func (h *Relay) do(ctx context.Context, method, u string, body, ans any) error {
 
 // statusError reads the queen's error body, if any, into a StatusError.
 func statusError(resp *http.Response) error {
-	se := &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp)}
+	se := &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp),
+		ActiveQueen: strings.TrimRight(resp.Header.Get(api.HeaderActiveQueen), "/")}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	var body api.ErrorBody
 	if json.Unmarshal(bytes.TrimSpace(data), &body) == nil {

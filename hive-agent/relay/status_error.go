@@ -20,6 +20,9 @@ type StatusError struct {
 	// RetryAfter is the wait the queen asked for with a Retry-After
 	// header in seconds (0: none).
 	RetryAfter time.Duration
+	// ActiveQueen is the active queen a standby named with the
+	// X-Rbee-Active-Queen header, without a trailing slash ("": none).
+	ActiveQueen string
 }
 
 // Error names the status and the queen's message.
@@ -52,6 +55,28 @@ func IsBusy(err error) bool {
 	se, ok := errors.AsType[*StatusError](err)
 	return ok && se.StatusCode == http.StatusServiceUnavailable
 }
+
+// IsStandby reports whether err is a standby queen of an HA pair turning
+// a request away (503, code STANDBY): nothing was applied.
+func IsStandby(err error) bool {
+	se, ok := errors.AsType[*StatusError](err)
+	return ok && se.StatusCode == http.StatusServiceUnavailable && se.Detail.Code == api.CodeStandby
+}
+
+// UnreachableError is a request that reached no queen: the connection
+// failed or timed out (after the client's retries).
+type UnreachableError struct {
+	// Queen is the base URL of the queen tried.
+	Queen string
+	// Err is the client's error.
+	Err error
+}
+
+// Error is the client's error, which names the URL.
+func (e *UnreachableError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the client's error.
+func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // retryAfter returns the Retry-After header of resp in whole seconds, 0
 // when absent or not a number of seconds.

@@ -17,7 +17,7 @@ func (h *Relay) Register(ctx context.Context, w api.Worker) error {
 	defer h.mu.Unlock()
 	w.Node = h.node
 	h.deltas.Dirty(w.ID)
-	if err := h.do(ctx, http.MethodPost, h.base+"/v1/workers/register", w, nil); err != nil {
+	if err := h.do(ctx, http.MethodPost, "/v1/workers/register", w, nil); err != nil {
 		return fmt.Errorf("register worker %s at the queen: %w", w.ID, err)
 	}
 	return nil
@@ -29,10 +29,10 @@ func (h *Relay) Update(ctx context.Context, u api.UpdateWorkerRequest, full api.
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.deltas.Dirty(u.ID)
-	err := h.do(ctx, http.MethodPost, h.base+"/v1/workers/update", u, nil)
+	err := h.do(ctx, http.MethodPost, "/v1/workers/update", u, nil)
 	if se, ok := errors.AsType[*StatusError](err); ok && se.StatusCode == http.StatusNotFound {
 		full.Node = h.node
-		err = h.do(ctx, http.MethodPost, h.base+"/v1/workers/register", full, nil)
+		err = h.do(ctx, http.MethodPost, "/v1/workers/register", full, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("update worker %s at the queen: %w", u.ID, err)
@@ -46,7 +46,7 @@ func (h *Relay) Remove(ctx context.Context, id string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.deltas.Dirty(id)
-	err := h.do(ctx, http.MethodDelete, h.base+"/v1/workers/"+url.PathEscape(id), nil, nil)
+	err := h.do(ctx, http.MethodDelete, "/v1/workers/"+url.PathEscape(id), nil, nil)
 	if se, ok := errors.AsType[*StatusError](err); ok && se.StatusCode == http.StatusNotFound {
 		return nil
 	}

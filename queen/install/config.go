@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/rbee-fleet/rbee/shared/api"
 )
@@ -60,11 +61,11 @@ func DefaultBackends(installPath, bindHost string) []api.Backend {
 // desiredConfig is the config the node should have, given the one it has
 // (zero when none); its tokens are left to writeConfig.
 func (j *job) desiredConfig(have api.AgentConfig) api.AgentConfig {
-	bind, queenURL := "", j.in.QueenURL
+	bind, queenURL, queenURLs := "", j.in.QueenURL, queenList(j.in.QueenURL, j.in.PeerURLs)
 	listen, workerHost := "0.0.0.0:"+strconv.Itoa(j.node.AgentPort), j.client.Endpoint().HostName
 	if j.sshTransport() {
 		e := SSHEndpoints(j.node)
-		bind, queenURL, listen, workerHost = "127.0.0.1", e.QueenURL(), e.Listen(), "127.0.0.1"
+		bind, queenURL, queenURLs, listen, workerHost = "127.0.0.1", e.QueenURL(), nil, e.Listen(), "127.0.0.1"
 	}
 	backends := DefaultBackends(j.node.InstallPath, bind)
 	for _, b := range have.Backends {
@@ -75,6 +76,7 @@ func (j *job) desiredConfig(have api.AgentConfig) api.AgentConfig {
 	return api.AgentConfig{
 		NodeName:      j.node.NodeName,
 		QueenURL:      queenURL,
+		QueenURLs:     queenURLs,
 		Listen:        listen,
 		WorkerPortMin: orDefault(have.WorkerPortMin, api.DefaultWorkerPortMin),
 		WorkerPortMax: orDefault(have.WorkerPortMax, api.DefaultWorkerPortMax),
@@ -83,6 +85,22 @@ func (j *job) desiredConfig(have api.AgentConfig) api.AgentConfig {
 		// Kept as the operator set it by hand.
 		WorkerStopGraceMS: have.WorkerStopGraceMS,
 	}
+}
+
+// queenList is the queen_urls of an http transport agent: nil without
+// peers (a single queen: queen_url says it all), else own first, then the
+// peers, each once.
+func queenList(own string, peers []string) []string {
+	if len(peers) == 0 {
+		return nil
+	}
+	list := []string{own}
+	for _, p := range peers {
+		if p = strings.TrimRight(p, "/"); p != "" && !slices.Contains(list, p) {
+			list = append(list, p)
+		}
+	}
+	return list
 }
 
 func orDefault(v, def int) int {

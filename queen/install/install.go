@@ -45,6 +45,11 @@ type Installer struct {
 	Logger     *slog.Logger
 	// QueenURL is the URL agents reach the queen at; it goes into their config.
 	QueenURL string
+	// PeerURLs are the other queens of an HA pair as agents reach them:
+	// with any, an http transport agent's config lists QueenURL and them
+	// in queen_urls, and the agent moves to the one that answers as
+	// active. The ssh transport keeps its one URL, the queen's forward.
+	PeerURLs []string
 	// AgentBinary is the prebuilt linux hive-agent that upload sends.
 	AgentBinary string
 	// Retry is the SSH connect policy; the zero value is the README's (3 attempts, 200 then 400 ms apart).

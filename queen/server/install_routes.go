@@ -26,7 +26,7 @@ const defaultParallel = 16
 func (s *Server) installer() *install.Installer {
 	return &install.Installer{
 		Registry: s.cfg.Registry, Heartbeats: s.beats, Logger: s.log,
-		QueenURL: s.cfg.QueenURL, AgentBinary: s.cfg.AgentBinary, Retry: s.cfg.Retry,
+		QueenURL: s.cfg.QueenURL, PeerURLs: s.cfg.PeerURLs, AgentBinary: s.cfg.AgentBinary, Retry: s.cfg.Retry,
 		Dial:             provision.DialOptions{Logger: s.log, OnHandshake: func(provision.Endpoint) { s.handshakes.Add(1) }},
 		HeartbeatTimeout: s.cfg.HeartbeatTimeout,
 		Conns:            s.pool, Forward: s.ensureForward, Hashes: &s.hashes,

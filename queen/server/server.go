@@ -32,6 +32,10 @@ type Config struct {
 	// QueenURL is the URL hive agents reach the queen at (written into
 	// their config at install).
 	QueenURL string
+	// PeerURLs are the other queens of an HA pair as agents reach them;
+	// install writes them, after QueenURL, into the queen_urls of http
+	// transport agents, which move to the one that answers as active.
+	PeerURLs []string
 	// AgentBinary is the prebuilt linux hive-agent that install uploads.
 	AgentBinary string
 	// HeartbeatInterval is the interval agents are told to beat at; 0 means 5 s.

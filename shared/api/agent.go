@@ -22,6 +22,11 @@ type AgentConfig struct {
 	// http://10.0.0.1:7833, or unix:///<install path>/run/queen.sock (the
 	// queen's remote forward under the ssh transport).
 	QueenURL string `json:"queen_url"`
+	// QueenURLs are, for an HA pair of queens under the http transport,
+	// every queen as agents reach it; the agent beats to one and moves to
+	// the one that answers as active. QueenURL, when set, is tried first
+	// (it may also be listed here). Empty means QueenURL alone.
+	QueenURLs []string `json:"queen_urls,omitempty"`
 	// HiveToken authenticates the agent to the queen (Bearer); the queen
 	// keeps only its SHA-256.
 	HiveToken string `json:"hive_token"`
