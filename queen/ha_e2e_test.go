@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -177,6 +178,8 @@ func TestHAKillActiveDuringAdds(t *testing.T) {
 	p := startHAPair(t, c.NewDatabase(t), "--lease-poll", "250ms", "--lease-ttl", "2s")
 	cl := p.client()
 	var ok acked
+	var afterKill, present atomic.Int32 // acknowledged by the new queen; found landed (answer lost)
+	var killedFlag atomic.Bool
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -188,9 +191,13 @@ func TestHAKillActiveDuringAdds(t *testing.T) {
 				_, err := cl.AddNode(ctx, req, nil)
 				if err == nil {
 					ok.add(req.Name)
+					if killedFlag.Load() {
+						afterKill.Add(1)
+					}
 					return
 				}
 				if ae, isAPI := errors.AsType[*client.APIError](err); isAPI && ae.Detail.Code == api.CodeAlreadyExists {
+					present.Add(1)
 					return // landed, but its answer was lost with the queen: not acknowledged
 				}
 				time.Sleep(100 * time.Millisecond)
@@ -203,6 +210,7 @@ func TestHAKillActiveDuringAdds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	killedFlag.Store(true)
 	p.queens[0].kill()
 	killed := time.Now()
 	waitRole(t, p.queens[1], api.RoleActive, 5*time.Second)
@@ -223,9 +231,14 @@ func TestHAKillActiveDuringAdds(t *testing.T) {
 	if lost := ok.missing(stored); len(lost) > 0 {
 		t.Fatalf("acknowledged but not in the registry after the takeover: %v", lost)
 	}
-	if ok.count() < 40 {
-		t.Fatalf("only %d of 50 adds acknowledged; the client should have moved to the new active queen", ok.count())
+	// Adds in flight at the kill may have landed with their answer lost
+	// (the retry finds them present); every other add must end
+	// acknowledged, by the new queen if not by the old one (the adds
+	// ending within the deadline above is the client moving over).
+	if got := ok.count() + int(present.Load()); got != 50 {
+		t.Fatalf("%d adds acknowledged and %d found present: %d of 50 ended", ok.count(), present.Load(), got)
 	}
+	t.Logf("%d acknowledged by the new queen, %d landed with their answer lost", afterKill.Load(), present.Load())
 }
 
 // TestHAPausedActiveIsFenced: SIGSTOP the active queen past the lease time,
