@@ -41,15 +41,17 @@ func (r *Registry) store(node string, e *entry, w api.Worker, now time.Time) (st
 	}
 	switch {
 	case e == nil:
+		share(&w, nil)
 		e = &entry{w: cloneWorker(w)}
 		r.byID[w.ID] = e
-		r.nodeSet(node)[w.ID] = e
+		r.nodeSet(w.Node)[w.ID] = e
 		r.idx.add(e)
 		return e, true, true
 	case sameWorker(e.w, w):
 		e.w.LastHeartbeatUnix = w.LastHeartbeatUnix
 		return e, false, false
 	default:
+		share(&w, &e.w)
 		r.idx.set(e, cloneWorker(w))
 		return e, false, true
 	}
