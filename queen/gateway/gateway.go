@@ -164,7 +164,7 @@ const rebuildSpacing = 10
 // channel it was built under.
 func (g *Gateway) refresh() <-chan struct{} {
 	changed := g.cfg.Workers.Changed()
-	g.table.rebuild(g.cfg.Workers.List(api.WorkerFilter{}), time.Now())
+	g.table.rebuild(g.cfg.Workers.All(), time.Now())
 	g.seen.Store(&changed)
 	return changed
 }

@@ -92,14 +92,30 @@ type waiter struct {
 
 // table is the routing table: every worker by id and by model.
 type table struct {
-	mu       sync.Mutex
-	byID     map[string]*upstream
-	pools    map[string]*pool
+	mu    sync.Mutex
+	byID  map[string]*upstream
+	pools map[string]*pool
+	// downs and spawned hold the upstreams marked down and those the
+	// gateway spawned, so the once-a-second checks (expireDown, idle)
+	// visit those, not every worker of the fleet.
+	downs    map[*upstream]struct{}
+	spawned  map[*upstream]struct{}
 	queueLen int
 }
 
 func newTable(queueLen int) *table {
-	return &table{byID: map[string]*upstream{}, pools: map[string]*pool{}, queueLen: queueLen}
+	return &table{byID: map[string]*upstream{}, pools: map[string]*pool{},
+		downs: map[*upstream]struct{}{}, spawned: map[*upstream]struct{}{}, queueLen: queueLen}
+}
+
+// forget drops u from the table's maps once it left routing for good.
+// The caller holds t.mu.
+func (t *table) forget(u *upstream) {
+	if t.byID[u.id] == u {
+		delete(t.byID, u.id)
+	}
+	delete(t.downs, u)
+	delete(t.spawned, u)
 }
 
 // pick returns the free worker of p with the fewest requests in flight
@@ -194,8 +210,8 @@ func (t *table) release(up *upstream, now time.Time) {
 	up.inflight--
 	up.lastUsed = now
 	up.changed()
-	if !up.listed && up.inflight == 0 && t.byID[up.id] == up {
-		delete(t.byID, up.id)
+	if !up.listed && up.inflight == 0 {
+		t.forget(up)
 	}
 	if p := t.pools[up.model]; p != nil {
 		t.serveQueue(p, now)
@@ -224,6 +240,7 @@ func (t *table) markDown(up *upstream, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	up.down, up.downAt, up.downPID = true, now, up.pid
+	t.downs[up] = struct{}{}
 	up.changed()
 }
 
