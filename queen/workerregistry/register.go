@@ -44,7 +44,7 @@ func (r *Registry) store(node string, e *entry, w api.Worker, now time.Time) (st
 		share(&w, nil)
 		e = &entry{w: cloneWorker(w)}
 		r.byID[w.ID] = e
-		r.nodeSet(w.Node)[w.ID] = e
+		r.byNode[w.Node] = append(r.byNode[w.Node], e)
 		r.idx.add(e)
 		return e, true, true
 	case sameWorker(e.w, w):
@@ -55,15 +55,4 @@ func (r *Registry) store(node string, e *entry, w api.Worker, now time.Time) (st
 		r.idx.set(e, cloneWorker(w))
 		return e, false, true
 	}
-}
-
-// nodeSet returns node's index, creating it when missing. The caller holds
-// r.mu for writing.
-func (r *Registry) nodeSet(node string) map[string]*entry {
-	set, ok := r.byNode[node]
-	if !ok {
-		set = map[string]*entry{}
-		r.byNode[node] = set
-	}
-	return set
 }
