@@ -171,5 +171,5 @@ func posOf(p *pool, up *upstream) int {
 	if up == nil {
 		return -1
 	}
-	return up.pos
+	return int(up.pos)
 }

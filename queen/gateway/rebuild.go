@@ -49,11 +49,11 @@ func (t *table) apply(w *api.Worker, now time.Time) *upstream {
 	u.node, u.url, u.slots, u.listed = w.Node, w.URL, max(w.SlotsTotal, 1), true
 	u.routable = (w.State == api.WorkerIdle || w.State == api.WorkerBusy) && w.URL != ""
 	u.loading = w.State == api.WorkerLoading
-	if u.down && w.PID != u.downPID {
+	if u.down && int32(w.PID) != t.downs[u].pid {
 		u.down = false // a new process: judge it afresh
 		delete(t.downs, u)
 	}
-	u.pid = w.PID
+	u.pid = int32(w.PID)
 	return u
 }
 
@@ -86,10 +86,10 @@ func (t *table) regroup(models map[string][]*upstream, now time.Time) {
 func (t *table) expireDown(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for u := range t.downs {
+	for u, mark := range t.downs {
 		if !u.down {
 			delete(t.downs, u)
-		} else if now.Sub(u.downAt) > downFor {
+		} else if now.Sub(mark.at) > downFor {
 			u.down = false
 			delete(t.downs, u)
 			u.changed()
