@@ -1,7 +1,9 @@
 package workerregistry
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -61,5 +63,36 @@ func TestRecordsShareRepeatedStrings(t *testing.T) {
 	}
 	if unsafe.StringData(changed.ID) != unsafe.StringData(a.ID) || unsafe.StringData(changed.URL) != unsafe.StringData(a.URL) {
 		t.Errorf("a change of slots stored new copies of the id and URL")
+	}
+}
+
+// TestAllWalksInChunksUnderChanges walks a fleet of several chunks while
+// another goroutine registers and removes workers: every worker that
+// stayed shows once, in list order.
+func TestAllWalksInChunksUnderChanges(t *testing.T) {
+	r := fleet(t, 3, 1000)
+	stayed := r.List(api.WorkerFilter{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			node := nodeName(i % 3)
+			w := sampleWorker(node, fmt.Sprintf("w-%s-new-%d", node, i%50))
+			if i%2 == 0 {
+				_, _ = r.Register(node, w, t0)
+			} else {
+				_, _ = r.Remove(node, w.ID)
+			}
+		}
+	}()
+	var got []api.Worker
+	for w := range r.All() {
+		if !strings.Contains(w.ID, "-new-") {
+			got = append(got, w)
+		}
+	}
+	<-done
+	if !slices.EqualFunc(got, stayed, func(a, b api.Worker) bool { return a.ID == b.ID }) {
+		t.Fatalf("All yielded %d workers that stayed, want the %d in order", len(got), len(stayed))
 	}
 }
