@@ -46,6 +46,7 @@ func (r *Registry) store(node string, e *entry, w api.Worker, now time.Time) (st
 		r.byID[w.ID] = e
 		r.byNode[w.Node] = append(r.byNode[w.Node], e)
 		r.idx.add(e)
+		r.log.add(e.w.ID)
 		return e, true, true
 	case sameWorker(e.w, w):
 		e.w.LastHeartbeatUnix = w.LastHeartbeatUnix
@@ -53,6 +54,7 @@ func (r *Registry) store(node string, e *entry, w api.Worker, now time.Time) (st
 	default:
 		share(&w, &e.w)
 		r.idx.set(e, cloneWorker(w))
+		r.log.add(e.w.ID)
 		return e, false, true
 	}
 }

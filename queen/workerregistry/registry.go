@@ -23,6 +23,8 @@ type Registry struct {
 	// changed is closed and cleared at the next change; nil while nobody
 	// waits, so changes nobody waits for cost nothing.
 	changed chan struct{}
+	// log holds the ids changed lately, for ChangesSince.
+	log changeLog
 	// pass numbers Reconcile calls; an entry seen by the current call
 	// carries its number in mark.
 	pass uint64
@@ -124,6 +126,7 @@ func (r *Registry) drop(e *entry) {
 // forget deletes e from byID and the ordered indexes, not from byNode.
 // The caller holds r.mu for writing.
 func (r *Registry) forget(e *entry) {
+	r.log.add(e.w.ID)
 	r.idx.remove(e)
 	delete(r.byID, e.w.ID)
 }
