@@ -120,9 +120,13 @@ func newTable(queueLen int) *table {
 		downs: map[*upstream]downMark{}, spawned: map[*upstream]struct{}{}, queueLen: queueLen}
 }
 
-// forget drops u from the table's maps once it left routing for good.
-// The caller holds t.mu.
+// forget drops u from the table's maps once it left routing for good
+// (unlisted: its pool's next regroup drops it). The caller holds t.mu.
 func (t *table) forget(u *upstream) {
+	if u.listed {
+		u.listed = false
+		u.changed()
+	}
 	if t.byID[u.id] == u {
 		delete(t.byID, u.id)
 	}

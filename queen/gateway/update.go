@@ -55,23 +55,25 @@ func (t *table) unlist(u *upstream) {
 	}
 }
 
-// repool sets model's pool to the workers of model it had that are still
-// listed under it, then added. The caller holds t.mu.
+// repool sets model's pool to the workers it had that are still listed,
+// then those of added it lacks (a worker is in the pool whose index holds
+// it: u.pool). The caller holds t.mu.
 func (t *table) repool(model string, added []*upstream) {
 	p := t.pools[model]
 	var ups []*upstream
 	if p != nil {
-		isNew := make(map[*upstream]bool, len(added))
-		for _, u := range added {
-			isNew[u] = true
-		}
+		ups = make([]*upstream, 0, len(p.ups)+len(added))
 		for _, u := range p.ups {
-			if u.listed && u.model == model && t.byID[u.id] == u && !isNew[u] {
+			if u.listed {
 				ups = append(ups, u)
 			}
 		}
 	}
-	ups = append(ups, added...)
+	for _, u := range added {
+		if p == nil || u.pool != p {
+			ups = append(ups, u)
+		}
+	}
 	switch {
 	case p != nil:
 		p.setUps(ups)
