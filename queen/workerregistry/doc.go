@@ -11,7 +11,10 @@
 //
 // Records go in and come out as copies; nothing a caller holds aliases the
 // registry. All walks every record without copying the fleet first, for
-// readers that keep only some fields (the gateway's routing table). The registry does not validate records: callers pass values that
+// readers that keep only some fields (the gateway's routing table), and
+// ChangesSince names the records changed since a version (a log of the
+// last 65,536 changes, at most 1 MB), so such a reader follows the
+// registry at the cost of what changed. The registry does not validate records: callers pass values that
 // have passed [api.ValidateWorker] or [api.UpdateWorkerRequest.Validate].
 //
 // Reconcile is on the heartbeat hot path (every hive, every few seconds), so
@@ -31,11 +34,11 @@
 // registrations and removals lists no worker twice and misses none that
 // stayed registered (and matching) throughout.
 //
-// The indexes cost about 76 bytes per worker on top of about 290 for the
-// record, its strings, the id map and the node lists (366 in all,
-// measured with BenchmarkRegistryMemory at 160,000 workers registered
-// from decoded JSON; 451 before records shared their repeated strings and
-// the node index became a list). Strings that repeat across the fleet
+// The indexes cost about 76 bytes per worker on top of about 297 for the
+// record, its strings, the id map, the node lists and the change log (373
+// in all, measured with BenchmarkRegistryMemory at 160,000 workers
+// registered from decoded JSON; 451 before records shared their repeated
+// strings and the node index became a list). Strings that repeat across the fleet
 // (node, model, backend, state) are stored once (package unique), and a
 // changed record keeps the id and URL strings it had. A new id goes into four
 // trees (Register about 1.5 µs instead of 0.6) and a state change moves the
