@@ -175,16 +175,24 @@ func (g *Gateway) refresh() <-chan struct{} {
 	g.rmu.Lock()
 	defer g.rmu.Unlock()
 	changed := g.cfg.Workers.Changed()
-	if changes, version, ok := g.cfg.Workers.ChangesSince(g.version); ok && g.built {
-		g.table.update(changes, time.Now())
-		g.version = version
-	} else {
-		g.version = g.cfg.Workers.Version() // before the walk: what changes during it comes next time
-		g.table.rebuild(g.cfg.Workers.All(), time.Now())
-		g.built = true
-	}
+	g.catchUp()
 	g.seen.Store(&changed)
 	return changed
+}
+
+// catchUp applies the registry's changes since the table's version, or
+// rebuilds the table from every record. The caller holds g.rmu.
+func (g *Gateway) catchUp() {
+	if g.built {
+		if changes, version, ok := g.cfg.Workers.ChangesSince(g.version); ok {
+			g.table.update(changes, time.Now())
+			g.version = version
+			return
+		}
+	}
+	g.version = g.cfg.Workers.Version() // before the walk: what changes during it comes next time
+	g.table.rebuild(g.cfg.Workers.All(), time.Now())
+	g.built = true
 }
 
 // stale reports whether the registry changed since the table's last

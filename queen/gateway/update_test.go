@@ -77,3 +77,35 @@ func routing(t *table) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestRefreshFallsBackToRebuild checks refresh past the change log's
+// reach: when more changed than the log holds, the table is rebuilt from
+// every record and still routes every worker.
+func TestRefreshFallsBackToRebuild(t *testing.T) {
+	reg := workerregistry.New()
+	g := New(Config{Workers: reg})
+	g.refresh()
+	now := time.Now()
+	const n = 1<<16 + 10 // more than the registry's log holds
+	for i := range n {
+		w := api.Worker{ID: fmt.Sprintf("w-%d", i), URL: "http://127.0.0.1:1", ModelRef: "hf:a/m", Backend: "cpu",
+			State: api.WorkerIdle, SlotsTotal: 1, PID: 1}
+		if _, err := reg.Register("n-1", w, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, ok := reg.ChangesSince(g.version); ok {
+		t.Fatal("the log still reaches back: the test does not test the fallback")
+	}
+	g.refresh()
+	if got := len(g.table.pools["hf:a/m"].ups); got != n {
+		t.Errorf("after refresh the table routes %d workers, want %d", got, n)
+	}
+	if _, err := reg.Remove("n-1", "w-0"); err != nil {
+		t.Fatal(err)
+	}
+	g.refresh() // from the log again
+	if got := len(g.table.pools["hf:a/m"].ups); got != n-1 || g.table.byID["w-0"] != nil {
+		t.Errorf("after a removal the table routes %d workers (w-0 held: %v), want %d", got, g.table.byID["w-0"] != nil, n-1)
+	}
+}
