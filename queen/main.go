@@ -82,6 +82,9 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "queen: %v\nsee '%s --help'\n", err, commandOf(err))
 		return exitUsage
 	}
+	if kctx.Selected() != nil && kctx.Selected().Name == "serve" {
+		setMemoryLimit()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	kctx.BindTo(ctx, (*context.Context)(nil))

@@ -15,9 +15,11 @@
 //
 // # Routing
 //
-// The gateway keeps a routing table built from the queen's worker
-// registry (rebuilt when the registry changes) and counts the requests it
-// has in flight on each worker. A request goes to the worker of its model,
+// The gateway keeps a routing table of the queen's worker registry, built
+// once from every record (walked without a copy of the fleet) and then
+// kept up with the records the registry's change log names, so a change
+// costs what it changes, not a pass over 160,000 workers; it counts the
+// requests it has in flight on each worker. A request goes to the worker of its model,
 // among those the registry lists idle or busy (never loading, unhealthy,
 // stopping or failed), with the fewest requests in flight relative to its
 // slots_total; ties go round-robin (the first such worker after the one

@@ -94,6 +94,12 @@ type Gateway struct {
 	// seen is the registry's change channel the table was last rebuilt
 	// under: closed once the registry changed since.
 	seen atomic.Pointer[<-chan struct{}]
+	// rmu serializes refreshes (follow and a request catching up): an
+	// older set of changes must not land after a newer one. version is
+	// the registry's version the table is up to, once built.
+	rmu     sync.Mutex
+	version uint64
+	built   bool
 
 	base   context.Context // ends when Run returns; spawns run under it
 	cancel context.CancelFunc
@@ -134,11 +140,12 @@ func (g *Gateway) Run(ctx context.Context) {
 	g.follow(ctx)
 }
 
-// follow rebuilds the routing table at every change of the registry, at
-// most once per rebuildGap, or per rebuildSpacing times the last rebuild's
-// duration when that is longer: a big registry under churn (160,000
-// workers, every heartbeat changing one) spends at most about a tenth of
-// a core on rebuilds, not all of one.
+// follow brings the routing table up to the registry at every change of
+// it (refresh: the changed records, or all of them when the change log
+// does not reach back), at most once per rebuildGap, or per rebuildSpacing
+// times the last refresh's duration when that is longer: should a big
+// registry under churn need full rebuilds (160,000 workers), they cost at
+// most about a tenth of a core, not all of one.
 func (g *Gateway) follow(ctx context.Context) {
 	for {
 		began := time.Now()
@@ -160,13 +167,32 @@ func (g *Gateway) follow(ctx context.Context) {
 // rebuildSpacing is how many rebuilds' time at least goes between two.
 const rebuildSpacing = 10
 
-// refresh rebuilds the table from the registry and returns the change
-// channel it was built under.
+// refresh brings the table up to the registry and returns the change
+// channel it did so under: the records changed since the last refresh
+// when the registry's change log reaches back that far, else every
+// record (the first time, or after more than the log holds).
 func (g *Gateway) refresh() <-chan struct{} {
+	g.rmu.Lock()
+	defer g.rmu.Unlock()
 	changed := g.cfg.Workers.Changed()
-	g.table.rebuild(g.cfg.Workers.List(api.WorkerFilter{}), time.Now())
+	g.catchUp()
 	g.seen.Store(&changed)
 	return changed
+}
+
+// catchUp applies the registry's changes since the table's version, or
+// rebuilds the table from every record. The caller holds g.rmu.
+func (g *Gateway) catchUp() {
+	if g.built {
+		if changes, version, ok := g.cfg.Workers.ChangesSince(g.version); ok {
+			g.table.update(changes, time.Now())
+			g.version = version
+			return
+		}
+	}
+	g.version = g.cfg.Workers.Version() // before the walk: what changes during it comes next time
+	g.table.rebuild(g.cfg.Workers.All(), time.Now())
+	g.built = true
 }
 
 // stale reports whether the registry changed since the table's last

@@ -51,12 +51,21 @@ func (t *table) idle(now time.Time, timeout time.Duration, manual bool) []*upstr
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []*upstream
-	for _, u := range t.byID {
+	check := func(u *upstream) {
 		if u.listed && u.routable && !u.stopping && u.inflight == 0 && (u.spawned || manual) && now.Sub(u.lastUsed) >= timeout {
 			u.stopping = true
 			u.changed()
 			out = append(out, u)
 		}
+	}
+	if !manual {
+		for u := range t.spawned { // only they may stop: not every worker of the fleet
+			check(u)
+		}
+		return out
+	}
+	for _, u := range t.byID {
+		check(u)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestPickRules(t *testing.T) {
 					ws[i].State = api.WorkerUnhealthy
 				}
 			}
-			tab.rebuild(ws, now)
+			tab.rebuild(slices.Values(ws), now)
 			for i, n := range c.inflight {
 				u := tab.byID[ws[i].ID]
 				u.inflight = n
@@ -107,7 +108,7 @@ func TestIndexAgreesWithScan(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(n), 12))
 		tab, now := newTable(1<<20), time.Now()
 		ws := randomWorkers(rng, n)
-		tab.rebuild(ws, now)
+		tab.rebuild(slices.Values(ws), now)
 		var held []*upstream
 		for step := range 20 * n {
 			switch op := rng.IntN(20); {
@@ -144,7 +145,7 @@ func TestIndexAgreesWithScan(t *testing.T) {
 				tab.expireDown(now.Add(time.Duration(rng.IntN(2)) * 2 * downFor))
 			default:
 				ws = randomWorkers(rng, n)
-				tab.rebuild(ws, now)
+				tab.rebuild(slices.Values(ws), now)
 			}
 		}
 	}
@@ -170,5 +171,5 @@ func posOf(p *pool, up *upstream) int {
 	if up == nil {
 		return -1
 	}
-	return up.pos
+	return int(up.pos)
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func BenchmarkRoutingDecision(b *testing.B) {
 			for i := range ws {
 				ws[i].SlotsTotal = c.slots(i)
 			}
-			tab.rebuild(ws, now)
+			tab.rebuild(slices.Values(ws), now)
 			loadWorkers(tab, ws, c.inflight)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -84,7 +85,7 @@ func TestRoutingPicksLeastLoadedRoundRobin(t *testing.T) {
 	now := time.Now()
 	ws := benchWorkers(3, 1)
 	ws[0].SlotsTotal, ws[1].SlotsTotal, ws[2].SlotsTotal = 2, 2, 4
-	tab.rebuild(ws, now)
+	tab.rebuild(slices.Values(ws), now)
 	var got []string
 	var held []*upstream
 	for range 8 {

@@ -88,6 +88,7 @@ func (t *table) adopt(w api.Worker, now time.Time) {
 	defer t.mu.Unlock()
 	u := t.apply(&w, now)
 	u.spawned = true
+	t.spawned[u] = struct{}{}
 	p := t.pools[w.ModelRef]
 	if p == nil {
 		p = &pool{}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -10,24 +11,30 @@ import (
 // routing when its agent reports nothing new about it.
 const downFor = 10 * time.Second
 
-// upstream is one worker in the routing table. Its fields are guarded by
-// the table's lock.
+// upstream is one worker in the routing table, one per worker of the
+// fleet: its fields are laid out to fit 128 bytes (the down mark's time
+// and pid live in the table's downs). Its fields are guarded by the
+// table's lock.
 type upstream struct {
 	id, node, url, model string
-	pid                  int
+	lastUsed             time.Time
+	pool                 *pool // the pool whose index holds u at pos; nil when none
 	slots                int
+	inflight             int
+	pid                  int32 // a Linux pid fits
+	pos                  int32
 	routable             bool // the registry lists it idle or busy
 	loading              bool // the registry lists it loading
 	listed               bool // the last rebuild saw it
-	inflight             int
-	lastUsed             time.Time
 	spawned              bool // spawned by the gateway (idle timeout applies)
 	stopping             bool // the idle timeout is stopping it
-	down                 bool // unreachable since downAt, at pid downPID
-	downAt               time.Time
-	downPID              int
-	pool                 *pool // the pool whose index holds u at pos; nil when none
-	pos                  int
+	down                 bool // unreachable since its mark in the table's downs
+}
+
+// downMark is when a worker was found unreachable and its pid then.
+type downMark struct {
+	at  time.Time
+	pid int32
 }
 
 // free reports whether a request may be routed to u now.
@@ -40,14 +47,19 @@ func (u *upstream) load() load {
 	if !u.free() {
 		return load{}
 	}
-	return load{inflight: u.inflight, slots: u.slots}
+	return load{inflight: clamp32(u.inflight), slots: clamp32(u.slots)}
+}
+
+// clamp32 returns n, or the largest int32 when n is larger.
+func clamp32(n int) int32 {
+	return int32(min(n, math.MaxInt32))
 }
 
 // changed tells u's pool index that a field free or load reads changed.
 // The caller holds the table's lock.
 func (u *upstream) changed() {
 	if u.pool != nil {
-		u.pool.index.set(u.pos, u.load())
+		u.pool.index.set(int(u.pos), u.load())
 	}
 }
 
@@ -69,7 +81,7 @@ func (p *pool) setUps(ups []*upstream) {
 		}
 	}
 	for i, u := range ups {
-		u.pool, u.pos = p, i
+		u.pool, u.pos = p, int32(i)
 	}
 	p.ups = ups
 	p.index.build(ups)
@@ -92,14 +104,34 @@ type waiter struct {
 
 // table is the routing table: every worker by id and by model.
 type table struct {
-	mu       sync.Mutex
-	byID     map[string]*upstream
-	pools    map[string]*pool
+	mu    sync.Mutex
+	byID  map[string]*upstream
+	pools map[string]*pool
+	// downs and spawned hold the upstreams marked down and those the
+	// gateway spawned, so the once-a-second checks (expireDown, idle)
+	// visit those, not every worker of the fleet.
+	downs    map[*upstream]downMark
+	spawned  map[*upstream]struct{}
 	queueLen int
 }
 
 func newTable(queueLen int) *table {
-	return &table{byID: map[string]*upstream{}, pools: map[string]*pool{}, queueLen: queueLen}
+	return &table{byID: map[string]*upstream{}, pools: map[string]*pool{},
+		downs: map[*upstream]downMark{}, spawned: map[*upstream]struct{}{}, queueLen: queueLen}
+}
+
+// forget drops u from the table's maps once it left routing for good
+// (unlisted: its pool's next regroup drops it). The caller holds t.mu.
+func (t *table) forget(u *upstream) {
+	if u.listed {
+		u.listed = false
+		u.changed()
+	}
+	if t.byID[u.id] == u {
+		delete(t.byID, u.id)
+	}
+	delete(t.downs, u)
+	delete(t.spawned, u)
 }
 
 // pick returns the free worker of p with the fewest requests in flight
@@ -194,8 +226,8 @@ func (t *table) release(up *upstream, now time.Time) {
 	up.inflight--
 	up.lastUsed = now
 	up.changed()
-	if !up.listed && up.inflight == 0 && t.byID[up.id] == up {
-		delete(t.byID, up.id)
+	if !up.listed && up.inflight == 0 {
+		t.forget(up)
 	}
 	if p := t.pools[up.model]; p != nil {
 		t.serveQueue(p, now)
@@ -223,7 +255,8 @@ func (t *table) serveQueue(p *pool, now time.Time) {
 func (t *table) markDown(up *upstream, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	up.down, up.downAt, up.downPID = true, now, up.pid
+	up.down = true
+	t.downs[up] = downMark{at: now, pid: up.pid}
 	up.changed()
 }
 

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"iter"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -23,9 +24,11 @@ type Nodes interface {
 	List(ctx context.Context) ([]api.Node, error)
 }
 
-// Workers is what the collector reads of the worker registry.
+// Workers is what the collector reads of the worker registry: every
+// worker, one at a time (a scrape of 160,000 workers copies none of them
+// all at once).
 type Workers interface {
-	List(f api.WorkerFilter) []api.Worker
+	All() iter.Seq[api.Worker]
 }
 
 // Config is what the metrics read at scrape time.

@@ -42,7 +42,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectNodes(ch)
 	counts := map[workerKey]int{}
-	for _, w := range c.workers.List(api.WorkerFilter{}) {
+	for w := range c.workers.All() {
 		counts[workerKey{w.State, w.ModelRef}]++
 	}
 	for k, n := range counts {

@@ -10,7 +10,11 @@
 // workers with RemoveNode.
 //
 // Records go in and come out as copies; nothing a caller holds aliases the
-// registry. The registry does not validate records: callers pass values that
+// registry. All walks every record without copying the fleet first, for
+// readers that keep only some fields (the gateway's routing table), and
+// ChangesSince names the records changed since a version (a log of the
+// last 65,536 changes, at most 1 MB), so such a reader follows the
+// registry at the cost of what changed. The registry does not validate records: callers pass values that
 // have passed [api.ValidateWorker] or [api.UpdateWorkerRequest.Validate].
 //
 // Reconcile is on the heartbeat hot path (every hive, every few seconds), so
@@ -30,9 +34,13 @@
 // registrations and removals lists no worker twice and misses none that
 // stayed registered (and matching) throughout.
 //
-// The indexes cost about 76 bytes per worker on top of about 317 for the
-// record, its strings and the id and node maps (393 in all, measured with
-// BenchmarkRegistryMemory at 160,000 workers). A new id goes into four
+// The indexes cost about 76 bytes per worker on top of about 297 for the
+// record, its strings, the id map, the node lists and the change log (373
+// in all, measured with BenchmarkRegistryMemory at 160,000 workers
+// registered from decoded JSON; 451 before records shared their repeated
+// strings and the node index became a list). Strings that repeat across the fleet
+// (node, model, backend, state) are stored once (package unique), and a
+// changed record keeps the id and URL strings it had. A new id goes into four
 // trees (Register about 1.5 µs instead of 0.6) and a state change moves the
 // record between two (Update about 0.5 µs instead of 0.1); an unchanged
 // heartbeat touches no tree.

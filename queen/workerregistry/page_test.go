@@ -2,6 +2,7 @@ package workerregistry
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -16,7 +17,7 @@ func referenceList(r *Registry, f api.WorkerFilter) []api.Worker {
 	m := newMatcher(f)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	entries := r.byID
+	entries := slices.Collect(maps.Values(r.byID))
 	if f.Node != "" {
 		entries = r.byNode[f.Node]
 	}

@@ -39,12 +39,17 @@ func (r *Registry) Reconcile(node string, snapshot []api.Worker, now time.Time) 
 	// Every entry of node the snapshot named is marked; only when there
 	// are more entries than that is there anything to delete.
 	if set := r.byNode[node]; len(set) > seen {
+		kept := set[:0]
 		for _, e := range set {
-			if e.mark != r.pass {
-				r.drop(e)
-				removed++
+			if e.mark == r.pass {
+				kept = append(kept, e)
+				continue
 			}
+			r.forget(e)
+			removed++
 		}
+		clear(set[len(kept):])
+		r.setNode(node, kept)
 		changed = true
 	}
 	if changed {

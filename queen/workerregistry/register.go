@@ -41,27 +41,20 @@ func (r *Registry) store(node string, e *entry, w api.Worker, now time.Time) (st
 	}
 	switch {
 	case e == nil:
+		share(&w, nil)
 		e = &entry{w: cloneWorker(w)}
 		r.byID[w.ID] = e
-		r.nodeSet(node)[w.ID] = e
+		r.byNode[w.Node] = append(r.byNode[w.Node], e)
 		r.idx.add(e)
+		r.log.add(e.w.ID)
 		return e, true, true
 	case sameWorker(e.w, w):
 		e.w.LastHeartbeatUnix = w.LastHeartbeatUnix
 		return e, false, false
 	default:
+		share(&w, &e.w)
 		r.idx.set(e, cloneWorker(w))
+		r.log.add(e.w.ID)
 		return e, false, true
 	}
-}
-
-// nodeSet returns node's index, creating it when missing. The caller holds
-// r.mu for writing.
-func (r *Registry) nodeSet(node string) map[string]*entry {
-	set, ok := r.byNode[node]
-	if !ok {
-		set = map[string]*entry{}
-		r.byNode[node] = set
-	}
-	return set
 }

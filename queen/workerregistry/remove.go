@@ -26,9 +26,8 @@ func (r *Registry) RemoveNode(node string) int {
 	if n == 0 {
 		return 0
 	}
-	for id, e := range r.byNode[node] {
-		r.idx.remove(e)
-		delete(r.byID, id)
+	for _, e := range r.byNode[node] {
+		r.forget(e)
 	}
 	delete(r.byNode, node)
 	r.notify()

@@ -19,7 +19,9 @@ func (r *Registry) Update(node string, u api.UpdateWorkerRequest, now time.Time)
 	}
 	w := applyUpdate(e.w, u)
 	w.LastHeartbeatUnix = now.Unix()
+	share(&w, &e.w)
 	if !sameWorker(e.w, w) {
+		r.log.add(e.w.ID)
 		r.notify()
 	}
 	r.idx.set(e, w)
