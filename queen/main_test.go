@@ -24,6 +24,14 @@ func TestUsageErrorsExit2(t *testing.T) {
 			wantLine: "queen: expected one of", wantSee: "see 'queen setup --help'"},
 		{name: "unknown flag", args: []string{"workers", "list", "--colour"},
 			wantLine: "queen: unknown flag --colour", wantSee: "see 'queen workers list --help'"},
+		{name: "page size out of range", args: []string{"workers", "list", "--limit", "6000"},
+			wantLine: "queen: workers list: check --limit: 6000 is not a page size from 1 to 5000", wantSee: "see 'queen workers list --help'"},
+		{name: "store of another kind", args: []string{"serve", "--store", "mysql://db/rbee"},
+			wantLine: `queen: serve: --store "mysql://db/rbee": want sqlite:<path>`, wantSee: "see 'queen serve --help'"},
+		{name: "peer url not http", args: []string{"serve", "--peer-url", "ftp://10.0.0.2"},
+			wantLine: `queen: serve: --peer-url "ftp://10.0.0.2" is not an http:// or https:// URL`, wantSee: "see 'queen serve --help'"},
+		{name: "lease time not above its poll", args: []string{"serve", "--lease-ttl", "1s", "--lease-poll", "1s"},
+			wantLine: "queen: serve: --lease-ttl 1s must exceed --lease-poll 1s", wantSee: "see 'queen serve --help'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

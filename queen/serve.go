@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rbee-fleet/rbee/queen/gateway"
+	"github.com/rbee-fleet/rbee/queen/hiveregistry"
 	"github.com/rbee-fleet/rbee/queen/server"
 	"github.com/rbee-fleet/rbee/shared/httpserver"
 	"github.com/rbee-fleet/rbee/shared/version"
@@ -120,6 +121,24 @@ func (s *serveCmd) queenURL(addr net.Addr) string {
 		return ""
 	}
 	return "http://" + tcp.String()
+}
+
+// Validate refuses the flag values serve would fail on only after start:
+// a --store of no known form, a bad --peer-url, a lease time not above its
+// poll. They are usage errors.
+func (s *serveCmd) Validate() error {
+	if s.Store != "" {
+		if err := hiveregistry.CheckSpec(s.Store); err != nil {
+			return err
+		}
+	}
+	if _, err := checkPeerURLs(s.PeerURLs); err != nil {
+		return err
+	}
+	if s.LeaseTTL <= s.LeasePoll {
+		return fmt.Errorf("--lease-ttl %s must exceed --lease-poll %s: the active queen renews at every poll and loses the lease after the lease time", s.LeaseTTL, s.LeasePoll)
+	}
+	return nil
 }
 
 // checkPeerURLs checks --peer-url: each an http:// or https:// URL with a

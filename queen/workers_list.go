@@ -17,6 +17,16 @@ type workersListCmd struct {
 	Limit      int    `placeholder:"N" help:"Workers per page asked of the queen, 1–5000 (default: the queen's, 500). The list is printed page by page as it comes and always goes to the end."`
 }
 
+// Validate refuses a --limit the queen would refuse, before any request:
+// a usage error.
+func (c *workersListCmd) Validate() error {
+	if c.Limit < 0 || c.Limit > api.MaxWorkerPageLimit {
+		return fmt.Errorf("check --limit: %d is not a page size from 1 to %d; leave --limit out for pages of 500 (the list goes to the end whatever the page size)",
+			c.Limit, api.MaxWorkerPageLimit)
+	}
+	return nil
+}
+
 // Run prints the workers that pass the filter flags, in the queen's order,
 // page by page as it follows the queen's cursors: a long list starts
 // printing at once and is never held whole. With --json it prints one
@@ -25,10 +35,6 @@ func (c *workersListCmd) Run(ctx context.Context, s *session) error {
 	f, err := c.filter()
 	if err != nil {
 		return err
-	}
-	if c.Limit < 0 || c.Limit > api.MaxWorkerPageLimit {
-		return withHint(fmt.Errorf("check --limit: %d is not a page size from 1 to %d", c.Limit, api.MaxWorkerPageLimit),
-			"leave --limit out for pages of 500; the list goes to the end whatever the page size")
 	}
 	q, err := s.connect()
 	if err != nil {

@@ -75,6 +75,15 @@ func OpenStore(ctx context.Context, spec string, opts Options) (*Registry, error
 	return nil, fmt.Errorf("hive registry store %q: want sqlite:<path> (or a bare path) for a SQLite file, or postgres://… / postgresql://… for a PostgreSQL DSN", redact(spec))
 }
 
+// CheckSpec reports whether spec has one of the forms OpenStore takes,
+// without opening anything, so a command line can refuse it at once.
+func CheckSpec(spec string) error {
+	if kind, _ := storeKind(spec); kind == "" {
+		return fmt.Errorf("--store %q: want sqlite:<path> (or a bare path) for a SQLite file, or postgres://… / postgresql://… for a PostgreSQL DSN", redact(spec))
+	}
+	return nil
+}
+
 // storeKind sorts a spec: "sqlite" with the path, "postgres", or "" for
 // neither (empty, or another scheme).
 func storeKind(spec string) (kind, rest string) {
