@@ -291,21 +291,32 @@ func (e *statusError) Error() string { return e.msg }
 // post sends body (nil: none) as JSON with h's token and decodes a 2xx
 // answer into ans (nil: discarded).
 func (f *Fleet) post(ctx context.Context, h *simHive, method, path string, body, ans any) error {
-	var rd io.Reader
+	var data []byte
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
 			return err
 		}
-		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, f.baseURL()+path, rd)
+	return send(ctx, f.client, method, f.baseURL()+path, "Bearer "+h.h.Token, data, ans)
+}
+
+// send sends one request with body (nil: none) as JSON and auth as its
+// Authorization, and decodes a 2xx answer into ans (nil: read to its end
+// and dropped, so the connection goes back to the pool); any other status
+// is a *statusError.
+func send(ctx context.Context, c *http.Client, method, url, auth string, body []byte, ans any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+h.h.Token)
-	resp, err := f.client.Do(req)
+	req.Header.Set("Authorization", auth)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
@@ -313,7 +324,7 @@ func (f *Fleet) post(ctx context.Context, h *simHive, method, path string, body,
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return &statusError{status: resp.StatusCode,
-			msg: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(msg))}
+			msg: fmt.Sprintf("%s %s: %s: %s", method, req.URL.Path, resp.Status, bytes.TrimSpace(msg))}
 	}
 	if ans == nil {
 		_, err = io.Copy(io.Discard, resp.Body)

@@ -20,12 +20,10 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -239,21 +237,5 @@ func (res *result) timed(send func() error) error {
 // send posts one heartbeat and reads the whole answer, so the connection
 // goes back to the pool.
 func (g *generator) send(target, auth string, body []byte) error {
-	req, err := http.NewRequestWithContext(g.ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", auth)
-	resp, err := g.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("POST %s: %s: %s", req.URL.Path, resp.Status, bytes.TrimSpace(msg))
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	return err
+	return send(g.ctx, g.client, http.MethodPost, target, auth, body, nil)
 }
