@@ -70,19 +70,10 @@ func TestFleetConvergesAcrossRestart(t *testing.T) {
 	}
 }
 
-// round runs one unpaced round of f and fails on any failure but a busy
-// queen's 503 (the agent beats again later).
+// round runs one unpaced round of f: see scaleRound.
 func round(t *testing.T, f *loadgen.Fleet, what string, ch loadgen.Churn) loadgen.RoundStats {
 	t.Helper()
-	rs, err := f.Round(t.Context(), 0, ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s: %v", what, rs)
-	if rs.Errors > rs.Busy {
-		t.Fatalf("%s: %v; first error: %v", what, rs, rs.FirstError)
-	}
-	return rs
+	return scaleRound(t, f, 0, ch, what)
 }
 
 // fleetQueen is an in-process queen on loopback that can be stopped, as a

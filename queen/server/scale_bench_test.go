@@ -168,7 +168,7 @@ func scaleRun(b *testing.B, bin, dataDir string, hives []loadgen.Hive, oldEvery 
 
 // scaleRound runs one round of f, paced over spread, and fails on any
 // failure but a busy queen's 503.
-func scaleRound(b *testing.B, f *loadgen.Fleet, spread time.Duration, ch loadgen.Churn, what string) loadgen.RoundStats {
+func scaleRound(b testing.TB, f *loadgen.Fleet, spread time.Duration, ch loadgen.Churn, what string) loadgen.RoundStats {
 	b.Helper()
 	rs, err := f.Round(b.Context(), spread, ch)
 	if err != nil {
