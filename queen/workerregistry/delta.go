@@ -21,12 +21,11 @@ func (r *Registry) ApplyDelta(node string, changed []api.Worker, removed []strin
 	defer r.mu.Unlock()
 	diff := false
 	for _, w := range changed {
-		e := r.byID[w.ID]
-		if e != nil && e.w.Node != node {
+		_, created, d, owned := r.storeOwned(node, w, now)
+		if !owned {
 			conflicts = append(conflicts, w.ID)
 			continue
 		}
-		_, created, d := r.store(node, e, w, now)
 		if created {
 			added++
 		}

@@ -21,12 +21,11 @@ func (r *Registry) Reconcile(node string, snapshot []api.Worker, now time.Time) 
 	r.pass++
 	seen, changed := 0, false
 	for _, w := range snapshot {
-		e := r.byID[w.ID]
-		if e != nil && e.w.Node != node {
+		e, created, diff, owned := r.storeOwned(node, w, now)
+		if !owned {
 			conflicts = append(conflicts, w.ID)
 			continue
 		}
-		e, created, diff := r.store(node, e, w, now)
 		if created {
 			added++
 		}

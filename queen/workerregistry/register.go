@@ -16,15 +16,26 @@ import (
 func (r *Registry) Register(node string, w api.Worker, now time.Time) (created bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e := r.byID[w.ID]
-	if e != nil && e.w.Node != node {
+	_, created, changed, owned := r.storeOwned(node, w, now)
+	if !owned {
 		return false, conflictError(w.ID)
 	}
-	_, created, changed := r.store(node, e, w, now)
 	if changed {
 		r.notify()
 	}
 	return created, nil
+}
+
+// storeOwned stores w as node's record, as store does, unless another
+// node owns its id: then it changes nothing and owned is false. The caller
+// holds r.mu for writing.
+func (r *Registry) storeOwned(node string, w api.Worker, now time.Time) (e *entry, created, changed, owned bool) {
+	e = r.byID[w.ID]
+	if e != nil && e.w.Node != node {
+		return e, false, false, false
+	}
+	e, created, changed = r.store(node, e, w, now)
+	return e, created, changed, true
 }
 
 // store puts w as node's record in e (nil: a new id) and reports whether
