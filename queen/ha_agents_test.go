@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rbee-fleet/rbee/queen/client"
 	"github.com/rbee-fleet/rbee/shared/api"
 	"github.com/rbee-fleet/rbee/testenv/fleet"
 	"github.com/rbee-fleet/rbee/testenv/pgtest"
@@ -86,12 +85,9 @@ func TestHAHTTPAgentFollowsActive(t *testing.T) {
 	if len(agents) != 1 {
 		t.Fatalf("agent pids %v, want one", agents)
 	}
-	p.queens[0].kill()
-	waitRole(t, p.queens[1], api.RoleActive, 5*time.Second)
-	active := time.Now()
+	next, active := p.killFirst(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	next := client.New(p.queens[1].url, p.token)
 	err = fleet.Await(ctx, "the new active queen to show the node online with its worker", func() (bool, string, error) {
 		n, err := next.GetNode(ctx, h.Name)
 		if err != nil {

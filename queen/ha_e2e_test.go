@@ -74,6 +74,16 @@ func health(ctx context.Context, d *daemon) (api.Health, error) {
 	return client.New(d.url, "").Health(ctx)
 }
 
+// killFirst kills -9 the first queen, the active one, waits until the
+// other is active (within 5 s) and returns a client of it and when it
+// became active.
+func (p *haPair) killFirst(t testing.TB) (*client.Client, time.Time) {
+	t.Helper()
+	p.queens[0].kill()
+	waitRole(t, p.queens[1], api.RoleActive, 5*time.Second)
+	return client.New(p.queens[1].url, p.token), time.Now()
+}
+
 // waitRole waits until d's health shows role.
 func waitRole(t testing.TB, d *daemon, role string, within time.Duration) {
 	t.Helper()
@@ -475,12 +485,9 @@ func TestHATakeoverRebuildsWorkers(t *testing.T) {
 	if len(agents) != len(f.Hosts) {
 		t.Fatalf("agent pids %v, want one per host", agents)
 	}
-	p.queens[0].kill()
-	waitRole(t, p.queens[1], api.RoleActive, 5*time.Second)
-	active := time.Now()
+	next, active := p.killFirst(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	next := client.New(p.queens[1].url, p.token)
 	err = fleet.Await(ctx, "the new active queen to list the agents' workers", func() (bool, string, error) {
 		l, err := next.ListWorkers(ctx, api.WorkerFilter{})
 		if err != nil {
