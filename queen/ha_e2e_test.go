@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -521,20 +520,11 @@ func TestHATakeoverRebuildsWorkers(t *testing.T) {
 // agentPIDs returns the pids of the hive agents running from the hosts'
 // install dirs, sorted.
 func agentPIDs(hosts []*fleet.Host) []int {
-	entries, _ := os.ReadDir("/proc")
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		cmd := string(bytes.ReplaceAll(data, []byte{0}, []byte{' '}))
-		for _, h := range hosts {
-			if strings.Contains(cmd, "hive-agent") && strings.Contains(cmd, h.InstallDir) && !strings.Contains(cmd, "rbee-worker") {
+	for _, h := range hosts {
+		workers := fleet.PIDsWith("rbee-worker", h.InstallDir)
+		for _, pid := range fleet.PIDsWith("hive-agent", h.InstallDir) {
+			if !slices.Contains(workers, pid) {
 				pids = append(pids, pid)
 			}
 		}

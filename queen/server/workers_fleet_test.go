@@ -152,34 +152,6 @@ func ids(ws []api.Worker) []string {
 	return out
 }
 
-// pidsWith returns the processes whose command line contains every one of
-// parts.
-func pidsWith(parts ...string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
-			if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
-				continue // a zombie runs no more
-			}
-		}
-		cmd := string(bytes.ReplaceAll(data, []byte{0}, []byte{' '}))
-		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(cmd, p) }) {
-			pids = append(pids, pid)
-		}
-	}
-	slices.Sort(pids)
-	return pids
-}
-
 func alive(pid int) bool {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -405,7 +377,7 @@ func TestWorkersOnLoopbackFleet(t *testing.T) {
 		if took := time.Since(start); took < 1500*time.Millisecond {
 			t.Errorf("spawn failed after %v, before the ready timeout", took)
 		}
-		if pids := pidsWith(cpuHost.InstallDir, "--never-ready"); len(pids) != 0 {
+		if pids := fleet.PIDsWith(cpuHost.InstallDir, "--never-ready"); len(pids) != 0 {
 			t.Errorf("never-ready workers left running: %v", pids)
 		}
 		if got := q.workers(t, ""); len(got) != 0 {
@@ -453,7 +425,7 @@ func TestWorkersOnLoopbackFleet(t *testing.T) {
 		if got[0].PID != a.PID || got[0].State != api.WorkerIdle {
 			t.Errorf("after the agent restart the queen lists %+v, want pid %d idle", got[0], a.PID)
 		}
-		if pids := pidsWith(cpuHost.InstallDir, "rbee-worker"); !slices.Equal(pids, []int{a.PID}) {
+		if pids := fleet.PIDsWith(cpuHost.InstallDir, "rbee-worker"); !slices.Equal(pids, []int{a.PID}) {
 			t.Errorf("worker processes on the node: %v, want only %d", pids, a.PID)
 		}
 	})

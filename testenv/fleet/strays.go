@@ -1,8 +1,10 @@
 package fleet
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,4 +54,28 @@ func usesDir(pid int, dir string) bool {
 	}
 	cmdline, err := os.ReadFile(filepath.Join(proc, "cmdline"))
 	return err == nil && strings.Contains(string(cmdline), prefix)
+}
+
+// PIDsWith returns, sorted, the running processes (not zombies) whose
+// command line contains every one of parts: how tests find the agents and
+// workers an install started.
+func PIDsWith(parts ...string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !running(pid) {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		cmd := string(bytes.ReplaceAll(data, []byte{0}, []byte{' '}))
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(cmd, p) }) {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return pids
 }
